@@ -1,0 +1,60 @@
+-- The same WHMCS tables for the demo's embedded SQLite database (SQLite has
+-- no ENUM: a CHECK constraint keeps domainstatus to WHMCS's values).
+CREATE TABLE IF NOT EXISTS tblhosting (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  userid INTEGER NOT NULL,
+  orderid INTEGER NOT NULL,
+  packageid INTEGER NOT NULL,
+  server INTEGER NOT NULL,
+  regdate DATE NOT NULL,
+  domain TEXT NOT NULL,
+  paymentmethod TEXT NOT NULL,
+  qty INTEGER NOT NULL DEFAULT 1,
+  firstpaymentamount DECIMAL(16,2) NOT NULL DEFAULT 0.00,
+  amount DECIMAL(16,2) NOT NULL DEFAULT 0.00,
+  billingcycle TEXT NOT NULL,
+  nextduedate DATE DEFAULT NULL,
+  nextinvoicedate DATE NOT NULL,
+  termination_date DATE NOT NULL DEFAULT '0000-00-00',
+  completed_date DATE NOT NULL DEFAULT '0000-00-00',
+  domainstatus TEXT NOT NULL DEFAULT 'Pending' CHECK (domainstatus IN ('Pending','Active','Suspended','Terminated','Cancelled','Fraud','Completed')),
+  username TEXT NOT NULL,
+  password TEXT NOT NULL,
+  notes TEXT NOT NULL,
+  subscriptionid TEXT NOT NULL,
+  promoid INTEGER NOT NULL,
+  promocount INTEGER DEFAULT 0,
+  suspendreason TEXT NOT NULL,
+  overideautosuspend INTEGER NOT NULL,
+  overidesuspenduntil DATE NOT NULL,
+  dedicatedip TEXT NOT NULL,
+  assignedips TEXT NOT NULL,
+  ns1 TEXT NOT NULL,
+  ns2 TEXT NOT NULL,
+  diskusage INTEGER NOT NULL DEFAULT 0,
+  disklimit INTEGER NOT NULL DEFAULT 0,
+  bwusage INTEGER NOT NULL DEFAULT 0,
+  bwlimit INTEGER NOT NULL DEFAULT 0,
+  lastupdate DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
+  created_at TIMESTAMP NOT NULL DEFAULT '0000-00-00 00:00:00',
+  updated_at TIMESTAMP NOT NULL DEFAULT '0000-00-00 00:00:00'
+);
+CREATE TABLE IF NOT EXISTS tblactivitylog (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  date DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',
+  description TEXT NOT NULL,
+  user TEXT NOT NULL,
+  userid INTEGER NOT NULL,
+  user_id INTEGER NOT NULL DEFAULT 0,
+  admin_id INTEGER NOT NULL DEFAULT 0,
+  ipaddr TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tblmodulelog (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  date DATETIME NOT NULL,
+  module TEXT NOT NULL,
+  action TEXT NOT NULL,
+  request TEXT NOT NULL,
+  response TEXT NOT NULL,
+  arrdata TEXT NOT NULL
+);

@@ -1,0 +1,216 @@
+// Package pve is the only place that talks to Proxmox VE. It wraps
+// github.com/luthermonson/go-proxmox and works around its gaps: failed tasks
+// are reported as errors, booleans go as "1"/"0", every HTTP error keeps its
+// status and Proxmox's reason, and calls carry timeouts.
+package pve
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	proxmox "github.com/luthermonson/go-proxmox"
+)
+
+// Config is one Proxmox cluster (or standalone node) as operators configure it.
+type Config struct {
+	Name           string        `yaml:"name" json:"name"`                         // the name VM rows refer to
+	URL            string        `yaml:"url" json:"url"`                           // https://pve.example.com:8006
+	TokenID        string        `yaml:"token_id" json:"token_id"`                 // user@realm!tokenid
+	TokenSecret    string        `yaml:"token_secret" json:"token_secret"`         // the token's UUID secret
+	TokenSecretEnv string        `yaml:"token_secret_env" json:"token_secret_env"` // or: the env var that holds it
+	CAFile         string        `yaml:"ca_file" json:"ca_file"`                   // PEM bundle to verify the cluster
+	Fingerprint    string        `yaml:"fingerprint" json:"fingerprint"`           // SHA-256 of the server certificate, "AA:BB:..."
+	Insecure       bool          `yaml:"insecure" json:"insecure"`                 // skip TLS verification (lab only)
+	Timeout        time.Duration `yaml:"timeout" json:"timeout"`                   // per HTTP call; default 30s
+}
+
+// Secret returns the token secret, from the file or the environment.
+func (c Config) Secret() string {
+	if c.TokenSecret != "" {
+		return c.TokenSecret
+	}
+	if c.TokenSecretEnv != "" {
+		return os.Getenv(c.TokenSecretEnv)
+	}
+	return ""
+}
+
+// Validate checks the configuration without ever echoing the secret.
+func (c Config) Validate() error {
+	var problems []string
+	if c.Name == "" {
+		problems = append(problems, "name is empty")
+	}
+	if u, err := url.Parse(c.URL); c.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		problems = append(problems, fmt.Sprintf("url %q is not an http(s) URL", c.URL))
+	}
+	if !strings.Contains(c.TokenID, "@") || !strings.Contains(c.TokenID, "!") {
+		problems = append(problems, fmt.Sprintf("token_id %q is not of the form user@realm!tokenid", c.TokenID))
+	}
+	if c.Secret() == "" {
+		if c.TokenSecretEnv != "" {
+			problems = append(problems, fmt.Sprintf("token secret: environment variable %s is empty", c.TokenSecretEnv))
+		} else {
+			problems = append(problems, "token_secret (or token_secret_env) is not set")
+		}
+	}
+	if c.Fingerprint != "" {
+		if _, err := parseFingerprint(c.Fingerprint); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if c.Insecure && (c.Fingerprint != "" || c.CAFile != "") {
+		problems = append(problems, "insecure cannot be combined with fingerprint or ca_file")
+	}
+	if c.Timeout < 0 {
+		problems = append(problems, "timeout is negative")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("proxmox server %q: %s", c.Name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Client talks to one Proxmox cluster.
+type Client struct {
+	name string
+	api  *proxmox.Client
+
+	verOnce sync.Mutex
+	release string // cached /version release, "" until read
+}
+
+// New builds a client. It makes no request.
+func New(cfg Config, obs Observer) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	base := strings.TrimRight(cfg.URL, "/")
+	if !strings.HasSuffix(base, "/api2/json") {
+		base += "/api2/json"
+	}
+	u, _ := url.Parse(base)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("proxmox server %q: %w", cfg.Name, err)
+	}
+	tr.TLSClientConfig = tlsCfg
+	tr.MaxIdleConnsPerHost = 16
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	hc := &http.Client{
+		Timeout:   timeout,
+		Transport: &captureTransport{base: tr, server: cfg.Name, prefix: u.Path, obs: obs},
+	}
+	api := proxmox.NewClient(base,
+		proxmox.WithHTTPClient(hc),
+		proxmox.WithAPIToken(cfg.TokenID, cfg.Secret()),
+		proxmox.WithUserAgent("proxmox-terminate"),
+	)
+	return &Client{name: cfg.Name, api: api}, nil
+}
+
+// Name is the configured server name.
+func (c *Client) Name() string { return c.name }
+
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case cfg.Insecure:
+		tc.InsecureSkipVerify = true
+	case cfg.Fingerprint != "":
+		want, err := parseFingerprint(cfg.Fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		// Pinning replaces chain verification: self-signed cluster
+		// certificates are the norm, and the pin is stronger than a CA.
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("server sent no certificate")
+			}
+			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if got != want {
+				return fmt.Errorf("certificate fingerprint mismatch: server has %s", formatFingerprint(got))
+			}
+			return nil
+		}
+	case cfg.CAFile != "":
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+func parseFingerprint(s string) ([32]byte, error) {
+	var out [32]byte
+	clean := strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(s))
+	b, err := hex.DecodeString(clean)
+	if err != nil || len(b) != 32 {
+		return out, fmt.Errorf("fingerprint %q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", s)
+	}
+	copy(out[:], b)
+	return out, nil
+}
+
+func formatFingerprint(b [32]byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02X", x)
+	}
+	return strings.Join(parts, ":")
+}
+
+func (c *Client) get(ctx context.Context, path string, params map[string]string, v any) error {
+	p := path
+	if len(params) > 0 {
+		p += "?" + encode(params)
+	}
+	return wrapTransport("GET "+path, c.api.Get(ctx, p, v))
+}
+
+func (c *Client) post(ctx context.Context, path string, params map[string]string, v any) error {
+	var body any
+	if len(params) > 0 {
+		body = params // JSON object of strings: booleans go as "1"/"0"
+	}
+	return wrapTransport("POST "+path, c.api.Post(ctx, path, body, v))
+}
+
+func (c *Client) del(ctx context.Context, path string, params map[string]string, v any) error {
+	p := path
+	if len(params) > 0 {
+		p += "?" + encode(params)
+	}
+	return wrapTransport("DELETE "+path, c.api.Delete(ctx, p, v))
+}
+
+func encode(params map[string]string) string {
+	vals := url.Values{}
+	for k, v := range params {
+		vals.Set(k, v)
+	}
+	return vals.Encode()
+}

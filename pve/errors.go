@@ -1,0 +1,187 @@
+package pve
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Error is every failure this package returns for an HTTP exchange with Proxmox.
+// It keeps the HTTP status, Proxmox's reason text and parameter errors, and
+// says whether retrying can help. It never contains the API token.
+type Error struct {
+	Op      string            // what we were doing, e.g. "DELETE /nodes/pve1/qemu/100"
+	Status  int               // HTTP status; 0 when no response arrived
+	Message string            // Proxmox's reason text (status line phrase or body "message")
+	Params  map[string]string // 400 "Parameter verification failed." details, by parameter
+	Cause   string            // transport error text when Status is 0
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	b.WriteString(": ")
+	switch {
+	case e.Status == 0:
+		b.WriteString("connection failed: ")
+		b.WriteString(e.Cause)
+	default:
+		fmt.Fprintf(&b, "HTTP %d", e.Status)
+		if e.Message != "" {
+			b.WriteString(" ")
+			b.WriteString(e.Message)
+		}
+		for _, k := range sortedKeys(e.Params) {
+			fmt.Fprintf(&b, "; %s: %s", k, e.Params[k])
+		}
+	}
+	return b.String()
+}
+
+// Transient reports whether the same request may succeed later: connection
+// failures, proxy errors to an unreachable node (595/596/599), gateway errors,
+// and Proxmox's config lock timeouts ("can't lock file ... got timeout").
+func (e *Error) Transient() bool {
+	switch {
+	case e.Status == 0:
+		return true
+	case e.Status == 595, e.Status == 596, e.Status == 599,
+		e.Status == 502, e.Status == 503, e.Status == 504, e.Status == 429:
+		return true
+	case e.Status >= 500 && isLockTimeout(e.Message):
+		return true
+	}
+	return false
+}
+
+// Class is a short, stable name for the kind of failure, for metrics and logs.
+func (e *Error) Class() string {
+	switch {
+	case e.Status == 0:
+		return "connection"
+	case e.Status == 401 || e.Status == 403:
+		return "auth"
+	case e.Status == 400:
+		return "bad_request"
+	case e.Status == 595 || e.Status == 596 || e.Status == 599:
+		return "node_unreachable"
+	case isLockTimeout(e.Message):
+		return "lock_timeout"
+	case strings.Contains(e.Message, "does not exist"):
+		return "not_found"
+	case strings.Contains(e.Message, "protection mode enabled"):
+		return "protected"
+	case strings.Contains(e.Message, "is running"):
+		return "running"
+	case e.Status == 501:
+		return "not_implemented"
+	}
+	return "server"
+}
+
+func isLockTimeout(msg string) bool {
+	return strings.Contains(msg, "can't lock file") && strings.Contains(msg, "got timeout")
+}
+
+// IsTransient reports whether err (anywhere in its chain) is a transient Proxmox failure.
+func IsTransient(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Transient()
+	}
+	var te *TaskError
+	if errors.As(err, &te) {
+		return isLockTimeout(te.ExitStatus)
+	}
+	return false
+}
+
+// IsLockTimeout reports whether err is Proxmox's "can't lock file ... got timeout".
+func IsLockTimeout(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return isLockTimeout(e.Message)
+	}
+	var te *TaskError
+	if errors.As(err, &te) {
+		return isLockTimeout(te.ExitStatus)
+	}
+	return false
+}
+
+// IsMissingVM reports whether err says the VM's config file does not exist on that node.
+func IsMissingVM(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == 500 &&
+		strings.Contains(e.Message, "Configuration file") && strings.Contains(e.Message, "does not exist")
+}
+
+// StatusOf returns the HTTP status of err, or 0.
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// ClassOf returns the failure class of err ("task_failed" for failed tasks).
+func ClassOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class()
+	}
+	var te *TaskError
+	if errors.As(err, &te) {
+		if isLockTimeout(te.ExitStatus) {
+			return "lock_timeout"
+		}
+		if strings.HasPrefix(te.ExitStatus, "VM is locked") {
+			return "locked"
+		}
+		return "task_failed"
+	}
+	return "other"
+}
+
+// TaskError is a Proxmox task that ended with an exit status other than OK or WARNINGS.
+type TaskError struct {
+	UPID       string
+	Type       string
+	ExitStatus string
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("task %s failed: %s", e.Type, e.ExitStatus)
+}
+
+// wrapTransport turns an error from the HTTP client into *Error. The library
+// wraps errors from our RoundTripper in *url.Error; we unwrap that so the
+// message carries no URL (the URL has no secret, but the reason reads better).
+func wrapTransport(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Op = op
+		return &c
+	}
+	var te *TaskError
+	if errors.As(err, &te) {
+		return err
+	}
+	cause := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err.Error()
+		var ne net.Error
+		if errors.As(ue.Err, &ne) && ne.Timeout() {
+			cause = "timeout: " + cause
+		}
+	}
+	return &Error{Op: op, Cause: cause}
+}
