@@ -1,0 +1,130 @@
+// Package activities holds one Temporal activity per phase of the terminate
+// pipeline, as methods on Activities, which holds their dependencies. Every
+// activity is idempotent: Temporal may run it again after a crash.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/dns"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+)
+
+// Activities are the pipeline's activities and what they need.
+type Activities struct {
+	Store   *dbmodel.Store
+	PVE     map[string]*pve.Client // by configured server name
+	DNS     []dns.Provider
+	Out     io.Writer // live output; os.Stdout when nil
+	Secrets Redactor  // every configured secret, replaced by [redacted] wherever we write text
+
+	outMu sync.Mutex
+}
+
+func (a *Activities) client(server string) (*pve.Client, error) {
+	c, ok := a.PVE[server]
+	if !ok {
+		names := make([]string, 0, len(a.PVE))
+		for n := range a.PVE {
+			names = append(names, n)
+		}
+		return nil, fmt.Errorf("proxmox server %q of the VM row is not configured (configured: %s)", server, strings.Join(names, ", "))
+	}
+	return c, nil
+}
+
+// lines collects an activity's live lines and prints each one at once,
+// flushed, with its timestamp and service id.
+type lines struct {
+	a         *Activities
+	serviceID int
+	list      []pipeline.Line
+}
+
+func (a *Activities) newLines(serviceID int) *lines {
+	return &lines{a: a, serviceID: serviceID}
+}
+
+func (l *lines) add(format string, args ...any) {
+	line := pipeline.Line{At: time.Now().UTC(), Text: l.a.Secrets.Redact(fmt.Sprintf(format, args...))}
+	l.list = append(l.list, line)
+	l.a.print(line.Format(l.serviceID))
+}
+
+func (a *Activities) print(s string) {
+	a.outMu.Lock()
+	defer a.outMu.Unlock()
+	w := a.Out
+	if w == nil {
+		w = os.Stdout
+	}
+	fmt.Fprintln(w, s)
+	if f, ok := w.(interface{ Sync() error }); ok {
+		_ = f.Sync()
+	}
+}
+
+// Redactor is the list of configured secrets.
+type Redactor []string
+
+// Redact replaces every configured secret in s.
+func (r Redactor) Redact(s string) string {
+	for _, sec := range r {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// heartbeat records progress so that a retry can resume and so that
+// `starter --follow` can show the lines of a running phase.
+func heartbeat(ctx context.Context, p Progress) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, p)
+	}
+}
+
+// Progress is the heartbeat detail of long activities.
+type Progress struct {
+	Waited time.Duration   `json:"waited"`
+	UPID   string          `json:"upid,omitempty"`
+	Lines  []pipeline.Line `json:"lines"`
+}
+
+func lastProgress(ctx context.Context) (Progress, bool) {
+	var p Progress
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return p, false
+	}
+	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil {
+		return p, false
+	}
+	return p, true
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func secs(d time.Duration) string {
+	return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+}

@@ -1,0 +1,92 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+)
+
+// BackupsInput is RemoveBackups' input.
+type BackupsInput struct {
+	Target pipeline.Target `json:"target"`
+	Timing pipeline.Timing `json:"timing"`
+}
+
+// BackupsResult counts what was removed and what was left behind.
+type BackupsResult struct {
+	Deleted  []string        `json:"deleted"`
+	Left     []string        `json:"left"` // protected or failed: leftovers for an admin
+	Errors   []string        `json:"errors"`
+	Lines    []pipeline.Line `json:"lines"`
+	Storages int             `json:"storages"`
+}
+
+// RemoveBackups deletes every backup of the VM on every storage of its node
+// that holds backups (shared storages are listed once per volid). It is
+// best effort: each error is logged and the next backup continues; it
+// never returns an error. Protected backups are left and reported.
+func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (BackupsResult, error) {
+	ctx = withService(ctx, in.Target.ServiceID)
+	t, tm := in.Target, in.Timing.WithDefaults()
+	l := a.newLines(t.ServiceID)
+	res := BackupsResult{Deleted: []string{}, Left: []string{}, Errors: []string{}}
+	fail := func(format string, args ...any) {
+		l.add(format, args...)
+		res.Errors = append(res.Errors, l.list[len(l.list)-1].Text)
+	}
+	l.add("removing backups")
+	c, err := a.client(t.Server)
+	if err != nil {
+		fail("backups: %v", err)
+		res.Lines = l.list
+		return res, nil
+	}
+	storages, err := c.BackupStorages(ctx, t.Node)
+	if err != nil {
+		fail("backups: cannot list storages of %s: %v", t.Node, err)
+		res.Lines = l.list
+		return res, nil
+	}
+	res.Storages = len(storages)
+	seen := map[string]bool{}
+	for _, s := range storages {
+		backups, err := c.Backups(ctx, t.Node, s.Storage, t.VMID)
+		if err != nil {
+			fail("backups: cannot list %s: %v", s.Storage, err)
+			continue
+		}
+		for _, b := range backups {
+			if seen[b.VolID] {
+				continue
+			}
+			seen[b.VolID] = true
+			if b.Protected {
+				l.add("backup kept (protected): %s", b.VolID)
+				res.Left = append(res.Left, b.VolID)
+				continue
+			}
+			upid, err := c.DeleteVolume(ctx, t.Node, s.Storage, b.VolID)
+			if err == nil && upid != "" {
+				wctx, cancel := context.WithTimeout(ctx, time.Minute)
+				_, err = c.WaitTask(wctx, t.Node, upid, min(tm.TaskPoll, 500*time.Millisecond), nil)
+				cancel()
+			}
+			if err != nil {
+				fail("backup delete FAIL %s: %v", b.VolID, err)
+				res.Left = append(res.Left, b.VolID)
+				continue
+			}
+			l.add("backup deleted: %s", b.VolID)
+			res.Deleted = append(res.Deleted, b.VolID)
+			heartbeat(ctx, Progress{Lines: l.list})
+		}
+	}
+	if len(res.Left) == 0 {
+		l.add("backups removed (%d deleted)", len(res.Deleted))
+	} else {
+		l.add("backups removed (%d deleted, %d left)", len(res.Deleted), len(res.Left))
+	}
+	res.Lines = l.list
+	return res, nil
+}

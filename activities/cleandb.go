@@ -1,0 +1,77 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+)
+
+// FinishInput is the input of CleanDB and RecordFailure.
+type FinishInput struct {
+	Target    pipeline.Target `json:"target"`
+	StartedAt time.Time       `json:"started_at"`
+	Phase     string          `json:"phase"`
+	Reason    string          `json:"reason,omitempty"`
+	Errors    []string        `json:"errors"`
+	Lines     []string        `json:"lines"` // the attempt's lines so far, for the action log
+}
+
+// FinishResult reports whether this call wrote the outcome (false when an
+// earlier try of the same attempt already had).
+type FinishResult struct {
+	Written bool            `json:"written"`
+	Lines   []pipeline.Line `json:"lines"`
+}
+
+func (in FinishInput) outcome(lines []pipeline.Line) dbmodel.Outcome {
+	all := append([]string{}, in.Lines...)
+	for _, l := range lines {
+		all = append(all, l.Format(in.Target.ServiceID))
+	}
+	return dbmodel.Outcome{
+		ServiceID: in.Target.ServiceID, UserID: in.Target.UserID, Attempt: in.Target.Attempt,
+		StartedAt: in.StartedAt, Duration: time.Since(in.StartedAt), Phase: in.Phase,
+		Reason: in.Reason, Errors: in.Errors, Lines: all,
+	}
+}
+
+// CleanDB runs only after Proxmox confirmed the VM is gone. In one
+// transaction it wipes tblhosting.dedicatedip/assignedips/domain, clears the
+// VM row's identity, sets vm_status='remove', writes exactly one activity-log
+// entry and the action log.
+func (a *Activities) CleanDB(ctx context.Context, in FinishInput) (FinishResult, error) {
+	l := a.newLines(in.Target.ServiceID)
+	l.add("cleaning database")
+	done := fmt.Sprintf("[terminate] done (%.2fs) result=success", time.Since(in.StartedAt).Seconds())
+	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
+	written, err := a.Store.FinishSuccess(ctx, o)
+	if err != nil {
+		return FinishResult{}, err
+	}
+	if !written {
+		l.add("database was already cleaned by an earlier try of attempt %d", in.Target.Attempt)
+	}
+	l.add("%s", done)
+	return FinishResult{Written: written, Lines: l.list}, nil
+}
+
+// RecordFailure is the failure path: vm_status='error_terminate', exactly one
+// activity-log entry "Service termination FAILED — admin attention required.
+// Error: <reason>", the action log with the error. IPs, domain and vmid stay.
+func (a *Activities) RecordFailure(ctx context.Context, in FinishInput) (FinishResult, error) {
+	in.Reason = a.Secrets.Redact(in.Reason)
+	l := a.newLines(in.Target.ServiceID)
+	l.add("termination FAILED in phase %s: %s", in.Phase, in.Reason)
+	done := fmt.Sprintf("[terminate] done (%.2fs) result=error", time.Since(in.StartedAt).Seconds())
+	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
+	written, err := a.Store.FinishFailure(ctx, o)
+	if err != nil {
+		return FinishResult{}, err
+	}
+	l.add("%s", done)
+	l.add("vm_status=error_terminate: IPs stay allocated; waiting for an admin (reset-status or delete-record)")
+	return FinishResult{Written: written, Lines: l.list}, nil
+}

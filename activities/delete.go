@@ -1,0 +1,154 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+)
+
+// DeleteInput is DeleteVM's input.
+type DeleteInput struct {
+	Target pipeline.Target `json:"target"`
+	Timing pipeline.Timing `json:"timing"`
+}
+
+// DeleteResult is a successful DELETE.
+type DeleteResult struct {
+	UPID         string          `json:"upid,omitempty"`
+	AlreadyGone  bool            `json:"already_gone"`
+	ExitStatus   string          `json:"exit_status,omitempty"`
+	Lines        []pipeline.Line `json:"lines"`
+	AttemptsUsed int             `json:"attempts_used"`
+}
+
+// DeleteVM sends DELETE /nodes/{node}/qemu/{vmid}?purge=1, waits for the
+// destroy task, checks its exit status and confirms that no node lists the
+// vmid any more. Transient failures (lock timeouts, unreachable node,
+// connection errors) return retryable errors, so Temporal retries them; all
+// others are non-retryable, with Proxmox's reason as the message. A retry
+// that finds the destroy task of an earlier try waits for that task instead
+// of sending a second DELETE; one that finds the VM gone cluster-wide succeeds.
+func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult, error) {
+	ctx = withService(ctx, in.Target.ServiceID)
+	t, tm := in.Target, in.Timing.WithDefaults()
+	c, err := a.client(t.Server)
+	if err != nil {
+		return DeleteResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "config", nil)
+	}
+	l := a.newLines(t.ServiceID)
+	prev, resumed := lastProgress(ctx)
+	res := DeleteResult{}
+	fail := func(err error) (DeleteResult, error) {
+		res.Lines = l.list
+		return res, a.classify(err)
+	}
+
+	upid := prev.UPID
+	if !resumed || upid == "" {
+		l.add("DELETE VM vmid=%d node=%s purge=1", t.VMID, t.Node)
+		upid, err = c.DeleteVM(ctx, t.Node, t.VMID)
+		if pve.IsMissingVM(err) {
+			return a.confirmGone(ctx, c, t, l, res, err)
+		}
+		if err != nil {
+			l.add("DELETE failed: %v", err)
+			return fail(err)
+		}
+		heartbeat(ctx, Progress{UPID: upid, Lines: l.list})
+	} else {
+		l.add("waiting for the destroy task of an earlier try: %s", upid)
+	}
+	res.UPID = upid
+
+	wctx, cancel := context.WithTimeout(ctx, tm.DeleteTaskWindow)
+	st, err := c.WaitTask(wctx, t.Node, upid, tm.TaskPoll, func(pve.TaskStatus) {
+		heartbeat(ctx, Progress{UPID: upid, Lines: l.list})
+	})
+	cancel()
+	if err != nil {
+		var te *pve.TaskError
+		if errors.As(err, &te) {
+			l.add("destroy task failed: %s", te.ExitStatus)
+			heartbeat(ctx, Progress{Lines: l.list}) // a retry sends a new DELETE
+		} else {
+			l.add("destroy task status unknown: %v", err)
+		}
+		return fail(err)
+	}
+	res.ExitStatus = st.ExitStatus
+	return a.confirmGone(ctx, c, t, l, res, nil)
+}
+
+// confirmGone checks /cluster/resources. A VM that no node lists is deleted.
+func (a *Activities) confirmGone(ctx context.Context, c *pve.Client, t pipeline.Target, l *lines, res DeleteResult, deleteErr error) (DeleteResult, error) {
+	vm, found, err := c.FindVM(ctx, t.VMID)
+	if err != nil {
+		l.add("cannot confirm deletion: %v", err)
+		res.Lines = l.list
+		return res, a.classify(err)
+	}
+	if found {
+		res.Lines = l.list
+		if deleteErr != nil {
+			// The node says the config is missing, but the cluster still
+			// lists the vmid: it moved (or the id was reused). Never guess.
+			msg := fmt.Sprintf("vmid %d is not on node %s but the cluster lists it on node %s (name %q): not deleting", t.VMID, t.Node, vm.Node, vm.Name)
+			l.add("%s", msg)
+			res.Lines = l.list
+			return res, temporal.NewNonRetryableApplicationError(msg, "moved", nil)
+		}
+		msg := fmt.Sprintf("destroy task ended but the cluster still lists vmid %d on node %s", t.VMID, vm.Node)
+		l.add("%s", msg)
+		res.Lines = l.list
+		return res, temporal.NewApplicationError(msg, "still_listed")
+	}
+	if deleteErr != nil {
+		res.AlreadyGone = true
+		l.add("VM already gone from the cluster")
+	}
+	l.add("VM deleted")
+	res.Lines = l.list
+	return res, nil
+}
+
+// classify turns a Proxmox error into a Temporal error: retryable when
+// transient, non-retryable otherwise. Messages carry Proxmox's reason and
+// never a secret.
+func (a *Activities) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := a.Secrets.Redact(reason(err))
+	if pve.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) {
+		return temporal.NewApplicationError(msg, pve.ClassOf(err))
+	}
+	return temporal.NewNonRetryableApplicationError(msg, pve.ClassOf(err), nil)
+}
+
+// reason is Proxmox's own text for an error: the message of an HTTP error
+// or the exit status of a failed task.
+func reason(err error) string {
+	var e *pve.Error
+	if errors.As(err, &e) {
+		if e.Status == 0 {
+			return "connection failed: " + e.Cause
+		}
+		if e.Message != "" {
+			if len(e.Params) > 0 {
+				return e.Error()
+			}
+			return e.Message
+		}
+		return e.Error()
+	}
+	var te *pve.TaskError
+	if errors.As(err, &te) {
+		return te.ExitStatus
+	}
+	return err.Error()
+}

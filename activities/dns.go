@@ -1,0 +1,46 @@
+package activities
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dns"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+)
+
+// DNSResult is the outcome of every record the DNS phase touched.
+type DNSResult struct {
+	Results []dns.Result    `json:"results"`
+	Errors  []string        `json:"errors"`
+	Lines   []pipeline.Line `json:"lines"`
+}
+
+// DeleteDNS removes the VM's forward A/AAAA records (its domain) and reverse
+// PTR records (each IP) in every matching zone of every provider. Per-zone
+// and per-IP failures are lines, never errors: DNS never blocks termination.
+func (a *Activities) DeleteDNS(ctx context.Context, t pipeline.Target) (DNSResult, error) {
+	ctx = withService(ctx, t.ServiceID)
+	l := a.newLines(t.ServiceID)
+	res := DNSResult{Results: []dns.Result{}, Errors: []string{}}
+	l.add("deleting DNS records")
+	target := dns.Target{FQDN: t.Domain}
+	for _, s := range t.IPs {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			target.IPs = append(target.IPs, ip)
+		}
+	}
+	if len(a.DNS) == 0 {
+		l.add("no DNS provider configured")
+	}
+	for _, r := range dns.Cleanup(ctx, a.DNS, target) {
+		r.Reason = a.Secrets.Redact(r.Reason)
+		res.Results = append(res.Results, r)
+		l.add("%s", r.Line())
+		if r.Status == "FAIL" {
+			res.Errors = append(res.Errors, r.Line())
+		}
+	}
+	l.add("DNS records done")
+	res.Lines = l.list
+	return res, nil
+}

@@ -1,0 +1,65 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+)
+
+// ForceStopVM hard-stops the VM, aborting a pending graceful shutdown
+// (overrule-shutdown=1 on PVE >= 8.1; on older clusters by stopping the
+// shutdown task first), then polls up to ForceWindow. A VM still running
+// afterwards is reported, not failed: DELETE decides, and Proxmox refuses
+// to destroy a running VM.
+func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult, error) {
+	ctx = withService(ctx, in.Target.ServiceID)
+	t, tm := in.Target, in.Timing.WithDefaults()
+	c, err := a.client(t.Server)
+	if err != nil {
+		return StopResult{}, err
+	}
+	l := a.newLines(t.ServiceID)
+	prev, resumed := lastProgress(ctx)
+
+	st, err := c.VMStatus(ctx, t.Node, t.VMID)
+	if pve.IsMissingVM(err) {
+		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
+		return StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
+	}
+	if err != nil {
+		return StopResult{}, err
+	}
+	if !st.Running() {
+		l.add("stopped before the force stop")
+		return StopResult{Stopped: true, Lines: l.list}, nil
+	}
+	res := StopResult{}
+	if resumed {
+		res.Waited = prev.Waited
+		l.add("resuming force-stop wait at %s / %s", secs(res.Waited), secs(tm.ForceWindow))
+	} else {
+		_, overruled, err := c.Stop(ctx, t.Node, t.VMID, in.ShutdownUPID)
+		switch {
+		case err != nil:
+			l.add("force-stop request failed: %v", err)
+		case overruled:
+			l.add("force-stop request sent (pending shutdown overruled)")
+		default:
+			l.add("force-stop request sent")
+		}
+	}
+	stopped, waited, err := a.pollStopped(ctx, c, t, l, res.Waited, tm.ForceWindow, tm.StopPoll, tm.ProgressEvery, "", "force-stop: ")
+	res.Waited = waited
+	if err != nil {
+		res.Lines = l.list
+		return res, err
+	}
+	res.Stopped = stopped
+	if stopped {
+		l.add("stopped after force stop ~%s", secs(waited))
+	} else {
+		l.add("still running after force stop (%s): going on to DELETE, which Proxmox refuses for a running VM", secs(tm.ForceWindow))
+	}
+	res.Lines = l.list
+	return res, nil
+}

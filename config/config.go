@@ -1,0 +1,151 @@
+// Package config loads the configuration shared by the starter and the
+// worker: a YAML file, with secrets from the environment. Nothing in it
+// ever enters a workflow's input, except the timing.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/dns"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+)
+
+// Temporal is where the workflow runs.
+type Temporal struct {
+	Address   string `yaml:"address" json:"address"`       // host:port of the frontend; default 127.0.0.1:7233
+	Namespace string `yaml:"namespace" json:"namespace"`   // default "default"
+	TaskQueue string `yaml:"task_queue" json:"task_queue"` // default proxmox-terminate
+}
+
+// Config is the whole file.
+type Config struct {
+	Temporal Temporal             `yaml:"temporal" json:"temporal"`
+	Database dbmodel.Config       `yaml:"database" json:"database"`
+	Proxmox  []pve.Config         `yaml:"proxmox" json:"proxmox"`
+	DNS      []dns.ProviderConfig `yaml:"dns" json:"dns"`
+	Timing   pipeline.Timing      `yaml:"timing" json:"timing"`
+	Starter  Starter              `yaml:"starter" json:"starter"`
+}
+
+// Starter tunes the billing panel's entry point.
+type Starter struct {
+	// ShutdownTimeout bounds the fire-and-forget shutdown request (default 3s):
+	// the starter must answer within a PHP request.
+	ShutdownTimeout string `yaml:"shutdown_timeout" json:"shutdown_timeout"`
+}
+
+// EnvPath is the environment variable naming the config file.
+const EnvPath = "PROXMOX_TERMINATE_CONFIG"
+
+// Load reads path (or $PROXMOX_TERMINATE_CONFIG, or ./config.yaml), applies
+// environment overrides and defaults, and validates everything.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		path = os.Getenv(EnvPath)
+	}
+	if path == "" {
+		path = "config.yaml"
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses YAML config text. Unknown keys are errors: a typo in a
+// setting must not silently fall back to a default.
+func Parse(data []byte, name string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	c.applyEnv()
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) applyEnv() {
+	if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
+		c.Temporal.Address = v
+	}
+	if v := os.Getenv("TEMPORAL_NAMESPACE"); v != "" {
+		c.Temporal.Namespace = v
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Temporal.Address == "" {
+		c.Temporal.Address = "127.0.0.1:7233"
+	}
+	if c.Temporal.Namespace == "" {
+		c.Temporal.Namespace = "default"
+	}
+	if c.Temporal.TaskQueue == "" {
+		c.Temporal.TaskQueue = pipeline.TaskQueue
+	}
+	c.Database = c.Database.WithDefaults()
+	c.Timing = c.Timing.WithDefaults()
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := c.Database.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Proxmox) == 0 {
+		errs = append(errs, errors.New("proxmox: at least one server is required"))
+	}
+	names := map[string]bool{}
+	for i, p := range c.Proxmox {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("proxmox[%d]: %w", i, err))
+		}
+		if names[p.Name] {
+			errs = append(errs, fmt.Errorf("proxmox[%d]: duplicate name %q", i, p.Name))
+		}
+		names[p.Name] = true
+	}
+	for i, d := range c.DNS {
+		if err := d.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("dns[%d]: %w", i, err))
+		}
+	}
+	if err := c.Timing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Secrets lists every secret value configured (resolved from the
+// environment), so that logs and the module log can redact them.
+func (c *Config) Secrets() []string {
+	var out []string
+	for _, p := range c.Proxmox {
+		if s := p.Secret(); s != "" {
+			out = append(out, s)
+		}
+	}
+	out = append(out, dns.Secrets(c.DNS)...)
+	if dsn := c.Database.ResolvedDSN(); dsn != "" {
+		if at := strings.Index(dsn, "@"); at > 0 {
+			if colon := strings.Index(dsn[:at], ":"); colon >= 0 && colon+1 < at {
+				out = append(out, dsn[colon+1:at])
+			}
+		}
+	}
+	return out
+}

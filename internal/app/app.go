@@ -1,0 +1,99 @@
+// Package app wires the configuration into the pieces the worker and the
+// starter run: the database store, the Proxmox clients, the DNS providers,
+// the activities and the Temporal worker.
+package app
+
+import (
+	"fmt"
+	"io"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/proxmox-terminate/proxmox-terminate/activities"
+	"github.com/proxmox-terminate/proxmox-terminate/config"
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/dns"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+	"github.com/proxmox-terminate/proxmox-terminate/workflows"
+)
+
+// Deps are the worker's dependencies.
+type Deps struct {
+	Config     *config.Config
+	Store      *dbmodel.Store
+	Activities *activities.Activities
+}
+
+// Open connects the store and builds clients. It checks WHMCS's schema and,
+// when migrate is set, creates this project's own tables.
+func Open(cfg *config.Config, out io.Writer, migrate bool) (*Deps, error) {
+	store, err := dbmodel.Open(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CheckWHMCSSchema(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if migrate {
+		if err := store.MigrateOwnTables(); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	acts := &activities.Activities{Store: store, Out: out, Secrets: cfg.Secrets()}
+	ml := activities.ModuleLog{Store: store, Secrets: acts.Secrets}
+	acts.PVE, err = PVEClients(cfg, ml.PVEObserver())
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	acts.DNS, err = dns.Build(cfg.DNS, ml.DNSObserver())
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &Deps{Config: cfg, Store: store, Activities: acts}, nil
+}
+
+// Close releases the database pool.
+func (d *Deps) Close() error { return d.Store.Close() }
+
+// PVEClients builds one client per configured Proxmox server.
+func PVEClients(cfg *config.Config, obs pve.Observer) (map[string]*pve.Client, error) {
+	out := make(map[string]*pve.Client, len(cfg.Proxmox))
+	for _, pc := range cfg.Proxmox {
+		c, err := pve.New(pc, obs)
+		if err != nil {
+			return nil, err
+		}
+		out[pc.Name] = c
+	}
+	return out, nil
+}
+
+// Register registers the workflow and activities on w.
+func Register(w worker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(workflows.TerminateWorkflow, workflow.RegisterOptions{Name: pipeline.WorkflowName})
+	w.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
+}
+
+// NewWorker builds the Temporal worker for the task queue.
+func NewWorker(c client.Client, d *Deps) worker.Worker {
+	w := worker.New(c, d.Config.Temporal.TaskQueue, worker.Options{})
+	Register(w, d.Activities)
+	return w
+}
+
+// Dial connects to Temporal.
+func Dial(cfg *config.Config) (client.Client, error) {
+	c, err := client.Dial(client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace})
+	if err != nil {
+		return nil, fmt.Errorf("temporal %s: %w", cfg.Temporal.Address, err)
+	}
+	return c, nil
+}

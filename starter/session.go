@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/proxmox-terminate/proxmox-terminate/activities"
+	"github.com/proxmox-terminate/proxmox-terminate/config"
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+)
+
+type session struct {
+	cfg    *config.Config
+	store  *dbmodel.Store
+	ml     activities.ModuleLog // redaction and the module log
+	tc     client.Client
+	cfgErr error
+}
+
+func newSession(ctx context.Context, path string) (*session, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	store, err := dbmodel.Open(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Ping(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &session{cfg: cfg, store: store, ml: activities.ModuleLog{Store: store, Secrets: cfg.Secrets()}}
+	return s, nil
+}
+
+func (s *session) close() {
+	if s.tc != nil {
+		s.tc.Close()
+	}
+	s.store.Close()
+}
+
+func (s *session) redact(msg string) string { return s.ml.Secrets.Redact(msg) }
+
+func (s *session) temporal(ctx context.Context) (client.Client, error) {
+	if s.tc != nil {
+		return s.tc, nil
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: s.cfg.Temporal.Address, Namespace: s.cfg.Temporal.Namespace,
+		Logger: quietLogger{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal at %s is unreachable: %v", s.cfg.Temporal.Address, err)
+	}
+	s.tc = c
+	return c, nil
+}
+
+func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, error) {
+	switch o.cmd {
+	case "terminate":
+		return s.terminate(ctx, o, out)
+	case "status":
+		return s.status(ctx, o, out)
+	case "reset":
+		return s.reset(ctx, o, out)
+	case "delete-record":
+		return s.deleteRecord(ctx, o, out)
+	}
+	return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
+}
+
+// runState describes the service's workflow execution, if any.
+type runState struct {
+	exists  bool
+	running bool
+	status  pipeline.Status
+}
+
+func (s *session) describe(ctx context.Context, serviceID int) (runState, error) {
+	c, err := s.temporal(ctx)
+	if err != nil {
+		return runState{}, err
+	}
+	d, err := c.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(serviceID), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return runState{}, nil
+	}
+	if err != nil {
+		return runState{}, fmt.Errorf("temporal: %v", err)
+	}
+	rs := runState{exists: true, running: d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	if rs.running {
+		if st, err := s.query(ctx, serviceID); err == nil {
+			rs.status = st
+		}
+	}
+	return rs, nil
+}
+
+func (s *session) query(ctx context.Context, serviceID int) (pipeline.Status, error) {
+	var st pipeline.Status
+	c, err := s.temporal(ctx)
+	if err != nil {
+		return st, err
+	}
+	v, err := c.QueryWorkflow(ctx, pipeline.WorkflowID(serviceID), "", pipeline.QueryStatus)
+	if err != nil {
+		return st, fmt.Errorf("status query: %v", err)
+	}
+	return st, v.Get(&st)
+}
+
+func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, error) {
+	svc, err := s.store.LoadService(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	if svc.VM.VMStatus == dbmodel.StatusRemove {
+		return exitError, fmt.Errorf("service %d is already removed (vm_status=remove)", o.serviceID)
+	}
+	if svc.VM.VMID <= 0 || svc.VM.Node == "" {
+		return exitError, fmt.Errorf("service %d: VM row has no vmid/node", o.serviceID)
+	}
+	pc, err := app.PVEClients(s.cfg, s.ml.PVEObserver())
+	if err != nil {
+		return exitError, err
+	}
+	client, ok := pc[svc.VM.Server]
+	if !ok {
+		return exitError, fmt.Errorf("service %d: proxmox server %q is not configured", o.serviceID, svc.VM.Server)
+	}
+	rs, err := s.describe(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	if rs.running {
+		// A second click attaches to the run in progress; it never starts another.
+		fmt.Fprintln(out, "success")
+		return s.maybeFollow(o, out)
+	}
+
+	// Fire-and-forget graceful shutdown: the customer's VM starts going down
+	// now; the workflow's stop phase polls it.
+	s.fireShutdown(ctx, client, svc)
+
+	prev := svc.VM.VMStatus
+	if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
+		return exitError, err
+	}
+	if err := s.start(ctx, o.serviceID); err != nil {
+		// Put the row back as it was: a row in 'terminate' with no run would
+		// look queued while nothing is running.
+		if rerr := s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, prev); rerr != nil {
+			return exitError, fmt.Errorf("%v (and restoring vm_status=%s failed: %v)", err, prev, rerr)
+		}
+		return exitError, err
+	}
+	fmt.Fprintln(out, "success")
+	return s.maybeFollow(o, out)
+}
+
+func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.Service) {
+	d := 3 * time.Second
+	if v, err := time.ParseDuration(s.cfg.Starter.ShutdownTimeout); err == nil && v > 0 {
+		d = v
+	}
+	sctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, _ = c.Shutdown(sctx, svc.VM.Node, svc.VM.VMID, int(s.cfg.Timing.StopWindow/time.Second))
+	// Any error is the workflow's to handle: its stop phase sends its own
+	// shutdown and polls. The module log has the call.
+}
+
+func (s *session) start(ctx context.Context, serviceID int) error {
+	c, err := s.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       pipeline.WorkflowID(serviceID),
+		TaskQueue:                s.cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, pipeline.WorkflowName, pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing})
+	if err != nil {
+		return fmt.Errorf("start workflow: %v", err)
+	}
+	return nil
+}
+
+func (s *session) maybeFollow(o opts, out io.Writer) (int, error) {
+	if !o.follow {
+		return exitOK, nil
+	}
+	return s.follow(context.Background(), o.serviceID, out)
+}
+
+func (s *session) status(ctx context.Context, o opts, out io.Writer) (int, error) {
+	rs, err := s.describe(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	if !rs.exists {
+		svc, err := s.store.LoadService(ctx, o.serviceID)
+		if err != nil {
+			return exitError, err
+		}
+		fmt.Fprintf(out, "service %d: no termination run; vm_status=%s\n", o.serviceID, svc.VM.VMStatus)
+		return exitOK, nil
+	}
+	if o.follow {
+		return s.follow(context.Background(), o.serviceID, out)
+	}
+	st, err := s.query(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	fmt.Fprintf(out, "service %d: phase=%s vm_status=%s attempt=%d running=%t\n", o.serviceID, st.Phase, st.VMStatus, st.Attempt, rs.running)
+	if st.LastError != "" {
+		fmt.Fprintf(out, "last error: %s\n", st.LastError)
+	}
+	for _, l := range st.Lines {
+		fmt.Fprintln(out, l.Format(o.serviceID))
+	}
+	return exitOK, nil
+}
+
+// waitingForAdmin reports whether a run waits in error_terminate.
+func (rs runState) waitingForAdmin() bool {
+	return rs.running && rs.status.Phase == pipeline.PhaseWaiting
+}
+
+func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error) {
+	if !slices.Contains(dbmodel.AdminTargets, o.to) {
+		return exitUsage, fmt.Errorf("--to %q is not one of %s", o.to, strings.Join(dbmodel.AdminTargets, ", "))
+	}
+	svc, err := s.store.LoadService(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	rs, err := s.describe(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	switch {
+	case rs.waitingForAdmin():
+		if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(o.serviceID), "", pipeline.SignalReset, o.to); err != nil {
+			return exitError, fmt.Errorf("signal: %v", err)
+		}
+	case rs.running:
+		return exitError, fmt.Errorf("service %d: the termination is running (phase %s); reset applies only to error_terminate", o.serviceID, rs.status.Phase)
+	case svc.VM.VMStatus != dbmodel.StatusErrorTerminate:
+		return exitError, fmt.Errorf("service %d: vm_status is %q; reset applies only to error_terminate", o.serviceID, svc.VM.VMStatus)
+	case o.to == dbmodel.StatusTerminate:
+		// No run waits (it was terminated from the Web UI, say): re-queue with a new run.
+		if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
+			return exitError, err
+		}
+		if err := s.start(ctx, o.serviceID); err != nil {
+			_ = s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, svc.VM.VMStatus)
+			return exitError, err
+		}
+	default:
+		if err := s.store.SetStatus(ctx, o.serviceID, o.to); err != nil {
+			return exitError, err
+		}
+	}
+	fmt.Fprintln(out, "success")
+	return exitOK, nil
+}
+
+func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int, error) {
+	svc, err := s.store.LoadService(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	rs, err := s.describe(ctx, o.serviceID)
+	if err != nil {
+		return exitError, err
+	}
+	switch {
+	case rs.waitingForAdmin():
+		if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(o.serviceID), "", pipeline.SignalDelete, nil); err != nil {
+			return exitError, fmt.Errorf("signal: %v", err)
+		}
+	case rs.running:
+		return exitError, fmt.Errorf("service %d: the termination is running (phase %s); delete-record applies only to error_terminate or remove", o.serviceID, rs.status.Phase)
+	case svc.VM.VMStatus == dbmodel.StatusErrorTerminate || svc.VM.VMStatus == dbmodel.StatusRemove:
+		if err := s.store.DeleteRecord(ctx, o.serviceID); err != nil {
+			return exitError, err
+		}
+	default:
+		return exitError, fmt.Errorf("service %d: vm_status is %q; delete-record applies only to error_terminate or remove", o.serviceID, svc.VM.VMStatus)
+	}
+	fmt.Fprintln(out, "success")
+	return exitOK, nil
+}

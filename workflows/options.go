@@ -1,0 +1,59 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+)
+
+// Activity options per phase, derived from the run's timing. Windows bound
+// each phase; heartbeats detect a dead worker long before a window ends.
+
+func withOptions(ctx workflow.Context, startToClose, heartbeat time.Duration, rp *temporal.RetryPolicy) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    heartbeat,
+		RetryPolicy:         rp,
+	})
+}
+
+func heartbeatFor(poll time.Duration) time.Duration {
+	return max(3*poll, 30*time.Second)
+}
+
+// shortCtx is for database activities: they must eventually succeed (losing
+// an outcome is worse than waiting for the database), so they retry forever
+// with capped backoff.
+func shortCtx(ctx workflow.Context) workflow.Context {
+	return withOptions(ctx, 30*time.Second, 0, &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+	})
+}
+
+func loadCtx(ctx workflow.Context) workflow.Context {
+	return withOptions(ctx, 30*time.Second, 0, &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+	})
+}
+
+func stopCtx(ctx workflow.Context, tm pipeline.Timing, window time.Duration) workflow.Context {
+	return withOptions(ctx, window+time.Minute, heartbeatFor(tm.StopPoll), &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
+	})
+}
+
+func bestEffortCtx(ctx workflow.Context, window time.Duration) workflow.Context {
+	return withOptions(ctx, window, 2*time.Minute, &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 2,
+	})
+}
+
+func deleteCtx(ctx workflow.Context, tm pipeline.Timing) workflow.Context {
+	return withOptions(ctx, tm.DeleteTaskWindow+time.Minute, heartbeatFor(tm.TaskPoll), &temporal.RetryPolicy{
+		InitialInterval: tm.DeleteBackoff, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		MaximumAttempts: int32(tm.DeleteAttempts),
+	})
+}

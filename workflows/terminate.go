@@ -1,0 +1,237 @@
+// Package workflows holds TerminateWorkflow. It only orchestrates: every
+// effect on Proxmox, DNS or the database is an activity.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/proxmox-terminate/proxmox-terminate/activities"
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+)
+
+// a is used only for method references; activities run on workers.
+var a *activities.Activities
+
+// run is the state of one workflow execution, exposed by the status query.
+type run struct {
+	status pipeline.Status
+	errors []string // non-blocking errors of the current attempt
+	lines  []string // formatted lines of the current attempt, for the action log
+}
+
+func (r *run) add(lines []pipeline.Line) {
+	r.status.Lines = append(r.status.Lines, lines...)
+	for _, l := range lines {
+		r.lines = append(r.lines, l.Format(r.status.ServiceID))
+	}
+}
+
+// TerminateWorkflow terminates one service's VM: stop, force stop, remove
+// backups, delete DNS records, DELETE the VM, clean the database. A failed
+// DELETE puts the VM into error_terminate and waits for an admin's signal.
+func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result, error) {
+	if in.ServiceID <= 0 {
+		return pipeline.Result{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("service id %d is not positive", in.ServiceID), "bad_input", nil)
+	}
+	tm := in.Timing.WithDefaults()
+	r := &run{status: pipeline.Status{ServiceID: in.ServiceID, Phase: pipeline.PhaseLoad, VMStatus: dbmodel.StatusTerminate, Lines: []pipeline.Line{}}}
+	if err := workflow.SetQueryHandler(ctx, pipeline.QueryStatus, func() (pipeline.Status, error) {
+		return r.status, nil
+	}); err != nil {
+		return pipeline.Result{}, err
+	}
+	resetCh := workflow.GetSignalChannel(ctx, pipeline.SignalReset)
+	deleteCh := workflow.GetSignalChannel(ctx, pipeline.SignalDelete)
+
+	for {
+		ok, err := attempt(ctx, tm, r, resetCh, deleteCh)
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		if ok {
+			r.status.Phase, r.status.VMStatus, r.status.Result = pipeline.PhaseDone, dbmodel.StatusRemove, "success"
+			return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+		}
+		res, again, err := waitForAdmin(ctx, r, resetCh, deleteCh)
+		if err != nil || !again {
+			return res, err
+		}
+	}
+}
+
+// attempt runs the pipeline once. ok is true when the VM is deleted and the
+// database cleaned; false when the attempt ended in error_terminate.
+func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh workflow.ReceiveChannel) (bool, error) {
+	started := workflow.Now(ctx)
+	r.errors, r.lines = nil, nil
+	r.status.Phase, r.status.Result, r.status.VMStatus = pipeline.PhaseLoad, "", dbmodel.StatusTerminate
+
+	var load activities.LoadResult
+	if err := workflow.ExecuteActivity(loadCtx(ctx), a.LoadTarget, r.status.ServiceID).Get(ctx, &load); err != nil {
+		return false, err
+	}
+	t := load.Target
+	r.status.Attempt = t.Attempt
+	r.add(load.Lines)
+
+	// Stop VM: graceful, then forced. Never fatal: DELETE decides.
+	r.status.Phase = pipeline.PhaseStop
+	var stop activities.StopResult
+	err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.StopWindow), a.StopVM, activities.StopInput{Target: t, Timing: tm}).Get(ctx, &stop)
+	r.add(stop.Lines)
+	if err != nil {
+		r.note(ctx, "stop phase failed: %s", errText(err))
+	}
+	if err != nil || !stop.Stopped {
+		r.status.Phase = pipeline.PhaseForceStop
+		var force activities.StopResult
+		err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.ForceWindow), a.ForceStopVM,
+			activities.StopInput{Target: t, Timing: tm, ShutdownUPID: stop.ShutdownUPID}).Get(ctx, &force)
+		r.add(force.Lines)
+		if err != nil {
+			r.note(ctx, "force-stop phase failed: %s", errText(err))
+		}
+	}
+
+	// Remove backups: best effort.
+	r.status.Phase = pipeline.PhaseBackups
+	var backups activities.BackupsResult
+	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.BackupsWindow), a.RemoveBackups, activities.BackupsInput{Target: t, Timing: tm}).Get(ctx, &backups)
+	r.add(backups.Lines)
+	r.errors = append(r.errors, backups.Errors...)
+	if err != nil {
+		r.note(ctx, "backup phase failed: %s", errText(err))
+	}
+
+	// Delete DNS: best effort, per zone and per IP.
+	r.status.Phase = pipeline.PhaseDNS
+	var dnsRes activities.DNSResult
+	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.DNSWindow), a.DeleteDNS, t).Get(ctx, &dnsRes)
+	r.add(dnsRes.Lines)
+	r.errors = append(r.errors, dnsRes.Errors...)
+	if err != nil {
+		r.note(ctx, "DNS phase failed: %s", errText(err))
+	}
+
+	// DELETE VM: the only phase that can fail the attempt.
+	r.status.Phase = pipeline.PhaseDelete
+	var del activities.DeleteResult
+	err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
+	r.add(del.Lines)
+	fin := activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete, Errors: r.errors, Lines: r.lines}
+	if err != nil {
+		reason := errText(err)
+		r.status.LastError = reason
+		rejectPending(ctx, r, resetCh, deleteCh)
+		fin.Reason = reason
+		var out activities.FinishResult
+		if err := workflow.ExecuteActivity(shortCtx(ctx), a.RecordFailure, fin).Get(ctx, &out); err != nil {
+			return false, err
+		}
+		r.add(out.Lines)
+		r.status.Phase, r.status.VMStatus, r.status.Result = pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate, "error"
+		return false, nil
+	}
+
+	// Clean DB: only after Proxmox confirmed the VM is gone.
+	r.status.Phase = pipeline.PhaseCleanDB
+	fin.Phase = pipeline.PhaseCleanDB
+	var out activities.FinishResult
+	if err := workflow.ExecuteActivity(shortCtx(ctx), a.CleanDB, fin).Get(ctx, &out); err != nil {
+		return false, err
+	}
+	r.add(out.Lines)
+	r.status.LastError = ""
+	return true, nil
+}
+
+// note records a workflow-level line (no I/O here: the query shows it and
+// the workflow logger prints it, replay-safe).
+func (r *run) note(ctx workflow.Context, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	r.errors = append(r.errors, text)
+	r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: text}})
+	workflow.GetLogger(ctx).Warn(text, "service_id", r.status.ServiceID)
+}
+
+// waitForAdmin blocks in error_terminate until an admin's signal. again is
+// true when the admin re-queued the termination.
+func waitForAdmin(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChannel) (res pipeline.Result, again bool, err error) {
+	id := r.status.ServiceID
+	for {
+		var target string
+		var deleteRecord bool
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(resetCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &target) })
+		sel.AddReceive(deleteCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); deleteRecord = true })
+		sel.Select(ctx)
+
+		if deleteRecord {
+			var out activities.AdminResult
+			if err := workflow.ExecuteActivity(shortCtx(ctx), a.DeleteVMRecord, activities.AdminInput{ServiceID: id}).Get(ctx, &out); err != nil {
+				return res, false, err
+			}
+			r.add(out.Lines)
+			r.status.Phase, r.status.VMStatus = pipeline.PhaseDone, ""
+			return pipeline.Result{ServiceID: id, Outcome: "record-deleted", Attempts: r.status.Attempt}, false, nil
+		}
+		target = strings.TrimSpace(target)
+		if !slices.Contains(dbmodel.AdminTargets, target) {
+			r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: fmt.Sprintf(
+				"admin: rejected reset-status %q: expected one of %s; nothing changed", target, strings.Join(dbmodel.AdminTargets, ", "))}})
+			continue
+		}
+		var out activities.AdminResult
+		if err := workflow.ExecuteActivity(shortCtx(ctx), a.SetVMStatus, activities.AdminInput{ServiceID: id, Status: target}).Get(ctx, &out); err != nil {
+			return res, false, err
+		}
+		r.add(out.Lines)
+		r.status.VMStatus = target
+		if target == dbmodel.StatusTerminate {
+			return res, true, nil
+		}
+		r.status.Phase = pipeline.PhaseDone
+		outcome := "reset:" + target
+		if target == dbmodel.StatusRemove {
+			outcome = "removed"
+		}
+		return pipeline.Result{ServiceID: id, Outcome: outcome, Attempts: r.status.Attempt}, false, nil
+	}
+}
+
+// rejectPending drops signals that arrived while the attempt was running:
+// admin actions apply only to a VM in error_terminate.
+func rejectPending(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChannel) {
+	for {
+		var v string
+		if !resetCh.ReceiveAsync(&v) {
+			break
+		}
+		r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: fmt.Sprintf("admin: ignored reset-status %q sent while the termination was running", v)}})
+	}
+	for deleteCh.ReceiveAsync(nil) {
+		r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: "admin: ignored delete-record sent while the termination was running"}})
+	}
+}
+
+// errText is the reason an activity failed: the innermost application
+// error's message (Proxmox's text), or the timeout.
+func errText(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var to *temporal.TimeoutError
+	if errors.As(err, &to) {
+		return "timed out (" + to.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}
