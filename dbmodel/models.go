@@ -61,7 +61,7 @@ func (ModuleLog) TableName() string { return "tblmodulelog" }
 // vendor module's): one row per WHMCS service that has a Proxmox VM.
 type VMInfo struct {
 	ID        int    `gorm:"column:id;primaryKey;autoIncrement"`
-	ServiceID int    `gorm:"column:service_id;uniqueIndex;not null"`               // tblhosting.id
+	ServiceID int    `gorm:"column:service_id;uniqueIndex;not null"`             // tblhosting.id
 	VMStatus  string `gorm:"column:vm_status;size:32;index;not null;default:''"` // ready, terminate, error_terminate, remove, ...
 	// Identity of the VM on Proxmox. Clean DB clears these once Proxmox confirms the VM is gone.
 	Server   string `gorm:"column:server;size:64;not null;default:''"`   // configured Proxmox server (cluster) name
