@@ -125,6 +125,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// secs renders a duration as the spec does ("15s"), with a decimal only
+// when the windows are compressed below whole seconds.
 func secs(d time.Duration) string {
-	return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
 }

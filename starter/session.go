@@ -263,6 +263,9 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 		if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(o.serviceID), "", pipeline.SignalReset, o.to); err != nil {
 			return exitError, fmt.Errorf("signal: %v", err)
 		}
+		if err := s.waitApplied(ctx, o.serviceID, rs.status); err != nil {
+			return exitError, err
+		}
 	case rs.running:
 		return exitError, fmt.Errorf("service %d: the termination is running (phase %s); reset applies only to error_terminate", o.serviceID, rs.status.Phase)
 	case svc.VM.VMStatus != dbmodel.StatusErrorTerminate:
@@ -299,6 +302,9 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 		if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(o.serviceID), "", pipeline.SignalDelete, nil); err != nil {
 			return exitError, fmt.Errorf("signal: %v", err)
 		}
+		if err := s.waitApplied(ctx, o.serviceID, rs.status); err != nil {
+			return exitError, err
+		}
 	case rs.running:
 		return exitError, fmt.Errorf("service %d: the termination is running (phase %s); delete-record applies only to error_terminate or remove", o.serviceID, rs.status.Phase)
 	case svc.VM.VMStatus == dbmodel.StatusErrorTerminate || svc.VM.VMStatus == dbmodel.StatusRemove:
@@ -310,4 +316,27 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 	}
 	fmt.Fprintln(out, "success")
 	return exitOK, nil
+}
+
+// waitApplied waits until the run has acted on the admin's signal: it left
+// the waiting state, or ended. "success" then means the action took effect.
+func (s *session) waitApplied(ctx context.Context, serviceID int, before pipeline.Status) error {
+	for {
+		rs, err := s.describe(ctx, serviceID)
+		if err != nil {
+			return err
+		}
+		if !rs.running || rs.status.Phase != pipeline.PhaseWaiting || len(rs.status.Lines) > len(before.Lines) {
+			if rs.running && rs.status.Phase == pipeline.PhaseWaiting {
+				// Still waiting with a new line: the workflow rejected the signal.
+				return fmt.Errorf("the run refused the signal: %s", rs.status.Lines[len(rs.status.Lines)-1].Text)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("signal sent, but the run did not act on it before the deadline; check `starter status --service-id %d`", serviceID)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

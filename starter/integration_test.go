@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/dns"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopDevServer()
+	os.Exit(code)
+}
+
+// Service ids are unique across the package: every test shares one dev server.
+var nextID atomic.Int64
+
+func init() { nextID.Store(time.Now().Unix()%100000*10 + 1000) }
+
+type harness struct {
+	t     *testing.T
+	st    *stack.Stack
+	store *dbmodel.Store
+	pdns  *pdnstest.Server
+	out   *syncBuffer
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dev := testenv.DevServer(t)
+	store, dbcfg := testenv.NewDatabase(t)
+	pdns := pdnstest.Start(t)
+	h := &harness{t: t, store: store, pdns: pdns, out: &syncBuffer{b: &bytes.Buffer{}}}
+	st, err := stack.Start(stack.Options{
+		Dir: t.TempDir(), DB: dbcfg, TemporalHost: dev.FrontendHostPort(),
+		TaskQueue: fmt.Sprintf("pt-%s-%d", t.Name(), nextID.Add(1)), Fixture: stack.Cluster(),
+		DNS: []dns.ProviderConfig{pdns.Config("powerdns")}, Client: dev.Client(), WorkerOut: h.out,
+	})
+	require.NoError(t, err)
+	t.Cleanup(st.Stop)
+	h.st = st
+	return h
+}
+
+// syncBuffer is the worker's output: written by activities, read by tests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// vm is a seeded service with a running VM, backups and DNS records.
+type vm struct {
+	id, userID, vmid int
+	fqdn, ip4, ip6   string
+}
+
+func (h *harness) seed(shutdown time.Duration) vm {
+	h.t.Helper()
+	id := int(nextID.Add(1))
+	v := vm{id: id, userID: id + 500000, vmid: 1000 + id%8000, fqdn: fmt.Sprintf("%d-vm.example.com", id),
+		ip4: fmt.Sprintf("192.0.2.%d", 10+id%200), ip6: fmt.Sprintf("2001:db8::%x", id%60000+1)}
+	require.NoError(h.t, stack.AddVMWithBackups(h.st.Sim, "pve1", v.vmid, v.fqdn, shutdown))
+	require.NoError(h.t, stack.Seed(context.Background(), h.store, stack.Service{
+		ID: v.id, UserID: v.userID, Domain: v.fqdn, DedicatedIP: v.ip4, AssignedIPs: v.ip6 + "\n",
+		VMID: v.vmid, Node: "pve1", VMName: v.fqdn,
+	}))
+	h.zone("example.com", powerdns.RRset{Name: v.fqdn + ".", Type: "A", TTL: 300, Records: []powerdns.Record{{Content: v.ip4}}},
+		powerdns.RRset{Name: v.fqdn + ".", Type: "AAAA", TTL: 300, Records: []powerdns.Record{{Content: v.ip6}}},
+		powerdns.RRset{Name: "keep.example.com.", Type: "A", TTL: 300, Records: []powerdns.Record{{Content: "198.51.100.1"}}})
+	h.zone("2.0.192.in-addr.arpa", powerdns.RRset{Name: dns.ReverseName(mustAddr(v.ip4)), Type: "PTR", TTL: 300, Records: []powerdns.Record{{Content: v.fqdn + "."}}})
+	h.zone("8.b.d.0.1.0.0.2.ip6.arpa", powerdns.RRset{Name: dns.ReverseName(mustAddr(v.ip6)), Type: "PTR", TTL: 300, Records: []powerdns.Record{{Content: v.fqdn + "."}}})
+	return v
+}
+
+// zone creates a zone or adds rrsets to it.
+func (h *harness) zone(name string, rrsets ...powerdns.RRset) {
+	h.t.Helper()
+	if err := h.pdns.CreateZone(name, rrsets...); err == nil {
+		return
+	}
+	for _, rr := range rrsets {
+		for _, r := range rr.Records {
+			err := h.pdns.AddRecord(name, rr.Name, rr.Type, r.Content, rr.TTL)
+			if err != nil && !strings.Contains(err.Error(), "Duplicate record") {
+				require.NoError(h.t, err)
+			}
+		}
+	}
+}
+
+// starter runs the starter in-process, as the billing panel would run the binary.
+func (h *harness) starter(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(append(args, "--config", h.st.ConfigPath), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (h *harness) terminateFollow(v vm) (int, string) {
+	code, out, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id), "--follow")
+	require.Empty(h.t, errOut)
+	require.True(h.t, strings.HasPrefix(out, "success\n"), out)
+	return code, out
+}
+
+func (h *harness) row(id int) dbmodel.Service {
+	svc, err := h.store.LoadService(context.Background(), id)
+	require.NoError(h.t, err)
+	return svc
+}
+
+func (h *harness) activity(v vm) []string {
+	rows, err := h.store.ActivityLogs(context.Background(), v.userID)
+	require.NoError(h.t, err)
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Description)
+	}
+	return out
+}
+
+func (h *harness) records(zone string) string {
+	rr, err := h.pdns.Records(zone)
+	require.NoError(h.t, err)
+	var b strings.Builder
+	for _, r := range rr {
+		for _, rec := range r.Records {
+			fmt.Fprintf(&b, "%s %s %s\n", r.Name, r.Type, rec.Content)
+		}
+	}
+	return b.String()
+}
+
+func TestTerminateEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(time.Second)
+
+	code, out := h.terminateFollow(v)
+	require.Equal(t, exitOK, code, out)
+	for _, want := range []string{
+		"[terminate] starting", fmt.Sprintf("remote status: running, vmid: %d", v.vmid), "stop request sent",
+		"still running, waited", "stopped after ~", "removing backups", "backups removed (2 deleted)",
+		"deleting DNS records",
+		fmt.Sprintf("rev-del OK [powerdns] 2.0.192.in-addr.arpa ← %s", v.ip4),
+		fmt.Sprintf("rev-del OK [powerdns] 8.b.d.0.1.0.0.2.ip6.arpa ← %s", v.ip6),
+		fmt.Sprintf("fwd-del OK [powerdns] example.com ← %s", v.fqdn),
+		fmt.Sprintf("DELETE VM vmid=%d node=pve1 purge=1", v.vmid), "VM deleted", "result=success",
+	} {
+		require.Contains(t, out, want)
+	}
+
+	// Proxmox: the VM and its backups are gone.
+	require.False(t, h.st.Sim.VMExists(v.vmid))
+	require.Empty(t, h.st.Sim.Backups(v.vmid))
+	// DNS: our records are gone, the neighbour's stays.
+	require.NotContains(t, h.records("example.com."), v.fqdn)
+	require.Contains(t, h.records("example.com."), "keep.example.com.")
+	require.NotContains(t, h.records("2.0.192.in-addr.arpa."), v.fqdn)
+
+	// Database, exactly.
+	svc := h.row(v.id)
+	require.Equal(t, "", svc.Hosting.DedicatedIP)
+	require.Equal(t, "", svc.Hosting.AssignedIPs)
+	require.Equal(t, "", svc.Hosting.Domain)
+	require.Equal(t, dbmodel.StatusRemove, svc.VM.VMStatus)
+	require.Equal(t, 0, svc.VM.VMID)
+	require.Equal(t, "", svc.VM.Node)
+	require.Equal(t, "", svc.VM.VMName)
+	require.Equal(t, "", svc.VM.Server)
+	require.Equal(t, 1, svc.VM.TerminateAttempts)
+	require.Equal(t, []string{dbmodel.SuccessText}, h.activity(v))
+	logs, err := h.store.ActionLogs(context.Background(), v.id)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	require.Equal(t, "success", logs[0].Result)
+	require.Contains(t, logs[0].Lines, "VM deleted")
+
+	// Module log: every Proxmox and DNS call, never a secret.
+	mods, err := h.store.ModuleLogs(context.Background())
+	require.NoError(t, err)
+	var pveCalls, dnsCalls int
+	for _, m := range mods {
+		if strings.HasPrefix(m.Action, "proxmox ") {
+			pveCalls++
+		}
+		if strings.HasPrefix(m.Action, "dns ") {
+			dnsCalls++
+		}
+		for _, s := range []string{m.Action, m.Request, m.Response, m.ArrData} {
+			require.NotContains(t, s, stack.TokenSecret)
+			require.NotContains(t, s, h.pdns.APIKey)
+		}
+	}
+	require.Greater(t, pveCalls, 5)
+	require.Greater(t, dnsCalls, 2)
+	// The worker printed the same lines live.
+	require.Contains(t, h.out.String(), fmt.Sprintf("[service %d] VM deleted", v.id))
+
+	// A second terminate of a removed service is refused and writes nothing.
+	code, _, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id))
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "already removed")
+	require.Len(t, h.activity(v), 1)
+}
+
+// A hung guest cannot be stopped: the vendor expects purge=1 to reap it, but
+// Proxmox refuses to destroy a running VM, so the run ends in
+// error_terminate with Proxmox's reason and the IPs kept.
+func TestHungVMEndsInErrorTerminate(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(time.Second)
+	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Hang = true }))
+
+	code, out := h.terminateFollow(v)
+	require.Equal(t, exitWaiting, code, out)
+	reason := fmt.Sprintf("VM %d is running - destroy failed", v.vmid)
+	require.Contains(t, out, "force-stop request sent")
+	require.Contains(t, out, "termination FAILED in phase delete: "+reason)
+	require.Contains(t, out, "result=error")
+	svc := h.row(v.id)
+	require.Equal(t, dbmodel.StatusErrorTerminate, svc.VM.VMStatus)
+	require.Equal(t, reason, svc.VM.LastError)
+	require.Equal(t, v.ip4, svc.Hosting.DedicatedIP)
+	require.Equal(t, []string{dbmodel.FailurePref + reason}, h.activity(v))
+	require.True(t, h.st.Sim.VMExists(v.vmid))
+}
+
+// Proxmox refuses the DELETE (protection): the run ends in error_terminate
+// with everything kept and one log entry; the admin lifts the protection and
+// re-queues, and the second attempt succeeds with its own single entry.
+func TestDeleteFailureKeepsIPsAndRetrySucceeds(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(time.Second)
+	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
+
+	code, out := h.terminateFollow(v)
+	require.Equal(t, exitWaiting, code, out)
+	reason := fmt.Sprintf("can't remove VM %d - protection mode enabled", v.vmid)
+	require.Contains(t, out, "stopped after ~")
+	require.Contains(t, out, "result=error")
+
+	svc := h.row(v.id)
+	require.Equal(t, dbmodel.StatusErrorTerminate, svc.VM.VMStatus)
+	require.Equal(t, v.ip4, svc.Hosting.DedicatedIP)
+	require.Equal(t, v.ip6+"\n", svc.Hosting.AssignedIPs)
+	require.Equal(t, v.fqdn, svc.Hosting.Domain)
+	require.Equal(t, v.vmid, svc.VM.VMID)
+	require.Equal(t, "pve1", svc.VM.Node)
+	require.Equal(t, reason, svc.VM.LastError)
+	require.Equal(t, []string{dbmodel.FailurePref + reason}, h.activity(v))
+	require.True(t, h.st.Sim.VMExists(v.vmid))
+	logs, err := h.store.ActionLogs(context.Background(), v.id)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	require.Equal(t, "error", logs[0].Result)
+	require.Equal(t, pipeline.PhaseDelete, logs[0].Phase)
+	require.Contains(t, logs[0].Errors, reason)
+
+	// status shows it waiting.
+	code, st, _ := h.starter("status", "--service-id", fmt.Sprint(v.id))
+	require.Equal(t, exitOK, code)
+	require.Contains(t, st, "phase=waiting-for-admin vm_status=error_terminate attempt=1")
+	require.Contains(t, st, "last error: "+reason)
+
+	// A bad target is refused by the starter and changes nothing.
+	code, _, errOut := h.starter("reset", "--service-id", fmt.Sprint(v.id), "--to", "explode")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, `--to "explode" is not one of`)
+	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(v.id).VM.VMStatus)
+	// So is a bad value sent straight to the workflow (temporal workflow signal).
+	require.NoError(t, h.st.Deps.Store.Ping(context.Background()))
+	tc := testenv.DevServer(t).Client()
+	require.NoError(t, tc.SignalWorkflow(context.Background(), pipeline.WorkflowID(v.id), "", pipeline.SignalReset, "explode"))
+	require.Eventually(t, func() bool {
+		_, st, _ := h.starter("status", "--service-id", fmt.Sprint(v.id))
+		return strings.Contains(st, `admin: rejected reset-status "explode"`)
+	}, 10*time.Second, 100*time.Millisecond)
+	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(v.id).VM.VMStatus)
+	require.Len(t, h.activity(v), 1)
+
+	// The admin lifts the protection and re-queues.
+	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = false }))
+	code, out, errOut = h.starter("reset", "--service-id", fmt.Sprint(v.id), "--to", "terminate")
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, "success\n", out)
+	code, out, _ = h.starter("status", "--service-id", fmt.Sprint(v.id), "--follow")
+	require.Equal(t, exitOK, code, out)
+	require.Contains(t, out, "[terminate] starting (attempt 2")
+
+	svc = h.row(v.id)
+	require.Equal(t, dbmodel.StatusRemove, svc.VM.VMStatus)
+	require.Equal(t, "", svc.Hosting.DedicatedIP)
+	require.Equal(t, "", svc.Hosting.AssignedIPs)
+	require.Equal(t, "", svc.Hosting.Domain)
+	require.Equal(t, 2, svc.VM.TerminateAttempts)
+	require.Equal(t, []string{dbmodel.FailurePref + reason, dbmodel.SuccessText}, h.activity(v))
+	require.False(t, h.st.Sim.VMExists(v.vmid))
+	logs, err = h.store.ActionLogs(context.Background(), v.id)
+	require.NoError(t, err)
+	require.Len(t, logs, 2)
+	require.Equal(t, "success", logs[1].Result)
+}
+
+// Each admin target after a failure, end to end through the starter.
+func TestAdminTargets(t *testing.T) {
+	h := newHarness(t)
+	for _, target := range []string{"remove", "ready", "creation", "set_ip", "change_package", "set_dns_records", "delete-record"} {
+		t.Run(target, func(t *testing.T) {
+			h := &harness{t: t, st: h.st, store: h.store, pdns: h.pdns, out: h.out}
+			v := h.seed(time.Second)
+			require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
+			code, out := h.terminateFollow(v)
+			require.Equal(t, exitWaiting, code, out)
+			require.Contains(t, h.row(v.id).VM.LastError, "protection mode enabled")
+
+			var errOut string
+			if target == "delete-record" {
+				code, _, errOut = h.starter("delete-record", "--service-id", fmt.Sprint(v.id))
+			} else {
+				code, _, errOut = h.starter("reset", "--service-id", fmt.Sprint(v.id), "--to", target)
+			}
+			require.Equal(t, exitOK, code, errOut)
+			require.Eventually(t, func() bool {
+				d, err := h.st.Deps.Store.LoadService(context.Background(), v.id)
+				if target == "delete-record" {
+					return err != nil && strings.Contains(err.Error(), "no VM row")
+				}
+				return err == nil && d.VM.VMStatus == target
+			}, 10*time.Second, 50*time.Millisecond)
+			// Nothing else changed: Proxmox untouched, IPs kept, one log entry.
+			require.True(t, h.st.Sim.VMExists(v.vmid))
+			var hosting dbmodel.Hosting
+			require.NoError(t, h.store.DB().Where("id = ?", v.id).Take(&hosting).Error)
+			require.Equal(t, v.ip4, hosting.DedicatedIP)
+			require.Len(t, h.activity(v), 1)
+		})
+	}
+}
+
+func TestSecondClickAttachesToTheRunningTermination(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(2 * time.Second)
+	code, out, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id))
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, "success\n", out)
+	code, out, errOut = h.starter("terminate", "--service-id", fmt.Sprint(v.id))
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, "success\n", out)
+	code, out, _ = h.starter("status", "--service-id", fmt.Sprint(v.id), "--follow")
+	require.Equal(t, exitOK, code, out)
+	require.Equal(t, 1, strings.Count(out, "[terminate] starting"), out)
+	require.Equal(t, []string{dbmodel.SuccessText}, h.activity(v))
+	var shutdowns int
+	for _, r := range h.st.Sim.Requests() {
+		if r.Route == "/nodes/{node}/qemu/{vmid}/status/shutdown" && strings.Contains(r.Path, fmt.Sprintf("/%d/", v.vmid)) {
+			shutdowns++
+		}
+	}
+	require.Equal(t, 2, shutdowns, "one fire-and-forget shutdown from the first click and one from the stop phase; none from the second click")
+}
+
+func TestStarterRefusesBadInputAndWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(time.Second)
+	noVM := int(nextID.Add(1))
+	require.NoError(t, stack.Seed(context.Background(), h.store, stack.Service{ID: noVM, UserID: 1, Domain: "x.example.com", VMID: 1, Node: "pve1"}))
+	require.NoError(t, h.store.DeleteRecord(context.Background(), noVM))
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"terminate"}, exitUsage, "--service-id is required"},
+		{[]string{"terminate", "--service-id", "abc"}, exitUsage, "not a positive integer"},
+		{[]string{"terminate", "--service-id", "-5"}, exitUsage, "not a positive integer"},
+		{[]string{"terminate", "--service-id", "0"}, exitUsage, "not a positive integer"},
+		{[]string{"terminate", "--service-id", "99999999999999"}, exitUsage, "below 2147483648"},
+		{[]string{"terminate", "--service-id", "1.5"}, exitUsage, "not a positive integer"},
+		{[]string{"terminate", "--service-id", "999999999"}, exitError, "does not exist in tblhosting"},
+		{[]string{"terminate", "--service-id", fmt.Sprint(noVM)}, exitError, "has no VM row"},
+		{[]string{"explode", "--service-id", "1"}, exitUsage, "unknown command"},
+		{[]string{"terminate", "--service-id", "1", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"reset", "--service-id", fmt.Sprint(v.id)}, exitUsage, "reset needs --to"},
+		{[]string{"reset", "--service-id", fmt.Sprint(v.id), "--to", "ready"}, exitError, "applies only to error_terminate"},
+		{[]string{"delete-record", "--service-id", fmt.Sprint(v.id)}, exitError, "applies only to error_terminate or remove"},
+		{[]string{"terminate", "--service-id", fmt.Sprint(v.id), "--to", "ready"}, exitUsage, "--to is only for reset"},
+	} {
+		code, out, errOut := h.starter(tc.args...)
+		require.Equal(t, tc.code, code, "%v: %s %s", tc.args, out, errOut)
+		require.Empty(t, out, tc.args)
+		require.Contains(t, errOut, tc.msg, tc.args)
+		require.Equal(t, 1, strings.Count(strings.TrimSpace(strings.Split(errOut, "\nusage:")[0]), "\n")+1, "one line: %q", errOut)
+	}
+	// Nothing was written: the VM row is untouched and Proxmox saw no shutdown.
+	require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+	require.Empty(t, h.activity(v))
+	for _, r := range h.st.Sim.Requests() {
+		require.NotEqual(t, "/nodes/{node}/qemu/{vmid}/status/shutdown", r.Route)
+	}
+}
