@@ -45,17 +45,17 @@ func FastTiming() pipeline.Timing {
 
 // Options describe the stack.
 type Options struct {
-	Dir          string                // config file and scratch files
-	DB           dbmodel.Config        // an existing database (MariaDB in tests, SQLite in the demo)
-	TemporalHost string                // host:port of a running Temporal frontend
-	TaskQueue    string                // default proxmox-terminate
-	Fixture      pvesim.Fixture        // the simulated cluster
-	DNS          []dns.ProviderConfig  // DNS providers
-	Timing       pipeline.Timing       // default FastTiming
-	WorkerOut    io.Writer             // the worker's live lines; default io.Discard
-	Client       client.Client         // Temporal client for the worker
-	PVETLS       bool                  // serve the simulator over HTTPS (fingerprint-pinned)
-	PVEListen    string                // default 127.0.0.1:0
+	Dir          string               // config file and scratch files
+	DB           dbmodel.Config       // an existing database (MariaDB in tests, SQLite in the demo)
+	TemporalHost string               // host:port of a running Temporal frontend
+	TaskQueue    string               // default proxmox-terminate
+	Fixture      pvesim.Fixture       // the simulated cluster
+	DNS          []dns.ProviderConfig // DNS providers
+	Timing       pipeline.Timing      // default FastTiming
+	WorkerOut    io.Writer            // the worker's live lines; default io.Discard
+	Client       client.Client        // Temporal client for the worker
+	PVETLS       bool                 // serve the simulator over HTTPS (fingerprint-pinned)
+	PVEListen    string               // default 127.0.0.1:0
 }
 
 // Stack is a running stack.
