@@ -1,0 +1,383 @@
+// Package providertest is the provider test table that every DNS provider
+// backend runs: the real pdns_server, pdnsfake, hestiatest and cftest. The
+// same cases against the real PowerDNS and its fake keep the fake honest.
+package providertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dns"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/faultproxy"
+)
+
+// Rec is a record in comparison form: Canon name, upper-case type, content
+// as a canonical address (A/AAAA) or Canon name (PTR).
+type Rec struct{ Name, Type, Content string }
+
+func (r Rec) String() string { return r.Name + " " + r.Type + " " + r.Content }
+
+// Canonical builds a Rec from raw provider values.
+func Canonical(name, rtype, content string) Rec {
+	rtype = strings.ToUpper(rtype)
+	c := strings.TrimSpace(content)
+	switch rtype {
+	case "A", "AAAA":
+		if ip, err := netip.ParseAddr(c); err == nil {
+			c = ip.Unmap().String()
+		}
+	case "PTR", "CNAME", "NS":
+		c = core.Canon(c)
+	}
+	return Rec{Name: core.Canon(name), Type: rtype, Content: c}
+}
+
+// Backend is one provider implementation under test.
+type Backend interface {
+	// URL is the base URL the provider config points at.
+	URL() string
+	// Config is a valid config for this backend, labelled name, at url.
+	Config(name, url string) core.ProviderConfig
+	// BadAuth returns cfg with credentials the backend refuses.
+	BadAuth(cfg core.ProviderConfig) core.ProviderConfig
+	// CreateZone creates an empty zone (plus whatever the backend always
+	// adds, e.g. SOA/NS, or Hestia's default apex A record).
+	CreateZone(t testing.TB, zone string)
+	// AddRecord adds one record (name absolute, without trailing dot).
+	AddRecord(t testing.TB, zone, name, rtype, content string)
+	// Records lists the zone's records.
+	Records(t testing.TB, zone string) []Rec
+}
+
+// fixture is one case's zones and target.
+type fixture struct {
+	fwd, rev4, rev6 string
+	fqdn            string
+	ip4, ip6        netip.Addr
+	rn4, rn6        string
+}
+
+func newFixture(n int) fixture {
+	f := fixture{
+		fwd: fmt.Sprintf("case%d.test", n),
+		ip4: netip.MustParseAddr(fmt.Sprintf("192.0.%d.10", n)),
+		ip6: netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::10", n)),
+	}
+	f.fqdn = "vm." + f.fwd
+	f.rn4 = core.Canon(core.ReverseName(f.ip4))
+	f.rn6 = core.Canon(core.ReverseName(f.ip6))
+	f.rev4 = fmt.Sprintf("%d.0.192.in-addr.arpa", n)
+	labels := strings.Split(f.rn6, ".")
+	f.rev6 = strings.Join(labels[len(labels)-14:], ".") // the /48: 12 nibbles + ip6.arpa
+	return f
+}
+
+func (f fixture) target() dns.Target {
+	return dns.Target{FQDN: f.fqdn, IPs: []netip.Addr{f.ip4, f.ip6}}
+}
+
+func (f fixture) zones(t testing.TB, b Backend) {
+	b.CreateZone(t, f.fwd)
+	b.CreateZone(t, f.rev4)
+	b.CreateZone(t, f.rev6)
+}
+
+func (f fixture) populate(t testing.TB, b Backend) {
+	f.zones(t, b)
+	b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
+	b.AddRecord(t, f.fwd, f.fqdn, "AAAA", f.ip6.String())
+	b.AddRecord(t, f.fwd, "www."+f.fwd, "A", "198.51.100.1")
+	b.AddRecord(t, f.rev4, f.rn4, "PTR", f.fqdn+".")
+	b.AddRecord(t, f.rev6, f.rn6, "PTR", f.fqdn+".")
+}
+
+func build(t testing.TB, cfg core.ProviderConfig, obs dns.Observer) dns.Provider {
+	t.Helper()
+	p, err := dns.New(cfg, obs)
+	if err != nil {
+		t.Fatalf("building provider: %v", err)
+	}
+	return p
+}
+
+// at returns the records at name.
+func at(recs []Rec, name string) []Rec {
+	var out []Rec
+	for _, r := range recs {
+		if r.Name == core.Canon(name) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+func lines(rs []dns.Result) string {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteString("\n\t")
+		b.WriteString(r.Line())
+	}
+	return b.String()
+}
+
+// expect checks that rs holds exactly the wanted lines (order-insensitive).
+func expect(t testing.TB, rs []dns.Result, want ...string) {
+	t.Helper()
+	got := make([]string, 0, len(rs))
+	for _, r := range rs {
+		got = append(got, r.Line())
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("results:\n got:%s\nwant:\n\t%s", lines(rs), strings.Join(want, "\n\t"))
+	}
+}
+
+func sameRecs(t testing.TB, what string, got []Rec, want ...Rec) {
+	t.Helper()
+	sort.Slice(want, func(i, j int) bool { return want[i].String() < want[j].String() })
+	got = append([]Rec(nil), got...)
+	sort.Slice(got, func(i, j int) bool { return got[i].String() < got[j].String() })
+	g := fmt.Sprint(got)
+	w := fmt.Sprint(want)
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if g != w {
+		t.Errorf("%s: records\n got %v\nwant %v", what, got, want)
+	}
+}
+
+// Run runs the provider table against b. label is the provider label used
+// in outcome lines.
+func Run(t *testing.T, b Backend) {
+	const label = "p"
+	n := 0
+	next := func() fixture { n++; return newFixture(n) }
+	ctx := context.Background()
+
+	t.Run("success deletes our records and keeps others", func(t *testing.T) {
+		f := next()
+		f.populate(t, b)
+		var calls []dns.Call
+		p := build(t, b.Config(label, b.URL()), func(c dns.Call) { calls = append(calls, c) })
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		expect(t, rs,
+			fmt.Sprintf("fwd-del OK [p] %s ← %s", f.fwd, f.fqdn),
+			fmt.Sprintf("fwd-del OK [p] %s ← %s", f.fwd, f.fqdn),
+			fmt.Sprintf("rev-del OK [p] %s ← %s", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del OK [p] %s ← %s", f.rev6, f.ip6),
+		)
+		types := map[string]bool{}
+		for _, r := range rs {
+			if r.Op == dns.OpForward {
+				types[r.RecordType+" "+r.Content] = true
+			}
+		}
+		if !types["A "+f.ip4.String()] || !types["AAAA "+f.ip6.String()] {
+			t.Errorf("forward results should name A %s and AAAA %s: %v", f.ip4, f.ip6, types)
+		}
+		fwd := b.Records(t, f.fwd)
+		sameRecs(t, "fqdn", at(fwd, f.fqdn))
+		sameRecs(t, "www kept", at(fwd, "www."+f.fwd), Rec{"www." + f.fwd, "A", "198.51.100.1"})
+		sameRecs(t, "ptr4", at(b.Records(t, f.rev4), f.rn4))
+		sameRecs(t, "ptr6", at(b.Records(t, f.rev6), f.rn6))
+		if len(calls) == 0 {
+			t.Fatal("observer saw no calls")
+		}
+		for _, c := range calls {
+			if c.Provider != label || c.Method == "" || c.URL == "" || c.Status == 0 || c.Err != "" {
+				t.Errorf("unexpected call record %+v", c)
+			}
+		}
+
+		// Running again finds nothing left: every subject is "no record".
+		again := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		expect(t, again,
+			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : no record", f.fwd, f.fqdn),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
+		)
+	})
+
+	t.Run("plan changes nothing", func(t *testing.T) {
+		f := next()
+		f.populate(t, b)
+		before := b.Records(t, f.fwd)
+		p := build(t, b.Config(label, b.URL()), nil)
+		rs := dns.Plan(ctx, []dns.Provider{p}, f.target())
+		expect(t, rs,
+			fmt.Sprintf("fwd-del PLAN [p] %s ← %s", f.fwd, f.fqdn),
+			fmt.Sprintf("fwd-del PLAN [p] %s ← %s", f.fwd, f.fqdn),
+			fmt.Sprintf("rev-del PLAN [p] %s ← %s", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del PLAN [p] %s ← %s", f.rev6, f.ip6),
+		)
+		sameRecs(t, "forward zone unchanged", b.Records(t, f.fwd), before...)
+		sameRecs(t, "ptr4 unchanged", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", f.fqdn})
+	})
+
+	t.Run("already absent", func(t *testing.T) {
+		f := next()
+		f.zones(t, b)
+		p := build(t, b.Config(label, b.URL()), nil)
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		expect(t, rs,
+			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : no record", f.fwd, f.fqdn),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
+		)
+	})
+
+	t.Run("records pointing elsewhere are left alone", func(t *testing.T) {
+		f := next()
+		f.zones(t, b)
+		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.7")
+		b.AddRecord(t, f.rev4, f.rn4, "PTR", "other.example.net.")
+		p := build(t, b.Config(label, b.URL()), nil)
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		expect(t, rs,
+			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : points elsewhere (198.51.100.7)", f.fwd, f.fqdn),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : points elsewhere (other.example.net)", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
+		)
+		sameRecs(t, "A kept", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", "198.51.100.7"})
+		sameRecs(t, "PTR kept", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", "other.example.net"})
+	})
+
+	t.Run("multi-record rrset keeps the other records", func(t *testing.T) {
+		f := next()
+		f.zones(t, b)
+		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
+		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		b.AddRecord(t, f.rev4, f.rn4, "PTR", strings.ToUpper(f.fqdn)+".") // case must not matter
+		b.AddRecord(t, f.rev4, f.rn4, "PTR", "other.example.net.")
+		p := build(t, b.Config(label, b.URL()), nil)
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		expect(t, rs,
+			fmt.Sprintf("fwd-del OK [p] %s ← %s", f.fwd, f.fqdn),
+			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : points elsewhere (198.51.100.9)", f.fwd, f.fqdn),
+			fmt.Sprintf("rev-del OK [p] %s ← %s", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : points elsewhere (other.example.net)", f.rev4, f.ip4),
+			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
+		)
+		sameRecs(t, "A rrset", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", "198.51.100.9"})
+		sameRecs(t, "PTR rrset", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", "other.example.net"})
+	})
+
+	t.Run("authentication failure", func(t *testing.T) {
+		f := next()
+		f.populate(t, b)
+		p := build(t, b.BadAuth(b.Config(label, b.URL())), nil)
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		allFail(t, rs, 3, "401", "403", "E_PASSWORD")
+		sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
+			Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+	})
+
+	faulty := func(t *testing.T, setup func(*faultproxy.Proxy), cfg func(*core.ProviderConfig), within time.Duration, reasons ...string) {
+		t.Helper()
+		f := next()
+		f.populate(t, b)
+		px := faultproxy.New(b.URL())
+		t.Cleanup(px.Close)
+		setup(px)
+		c := b.Config(label, px.URL)
+		if cfg != nil {
+			cfg(&c)
+		}
+		p := build(t, c, nil)
+		start := time.Now()
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		if el := time.Since(start); el > within {
+			t.Errorf("Cleanup took %s, bound %s", el, within)
+		}
+		allFail(t, rs, 3, reasons...)
+		sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
+			Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+	}
+
+	t.Run("server error", func(t *testing.T) {
+		faulty(t, func(px *faultproxy.Proxy) { px.SetStatus(500, "text/plain", "Internal Server Error") }, nil, 10*time.Second, "500")
+	})
+	t.Run("malformed answer", func(t *testing.T) {
+		faulty(t, func(px *faultproxy.Proxy) { px.SetStatus(200, "application/json", "{this is not json") }, nil, 10*time.Second, "malformed", "expected an exit code")
+	})
+	t.Run("timeout per call is bounded", func(t *testing.T) {
+		faulty(t, func(px *faultproxy.Proxy) { px.SetHang() }, func(c *core.ProviderConfig) {
+			c.Timeout, c.Budget = 200*time.Millisecond, 5*time.Second
+		}, 3*time.Second, "timeout")
+	})
+	t.Run("budget per provider is bounded", func(t *testing.T) {
+		faulty(t, func(px *faultproxy.Proxy) { px.SetHang() }, func(c *core.ProviderConfig) {
+			c.Timeout, c.Budget = 5*time.Second, 300*time.Millisecond
+		}, 2*time.Second, "budget")
+	})
+	t.Run("failed deletes do not stop the next record", func(t *testing.T) {
+		f := next()
+		f.populate(t, b)
+		px := faultproxy.New(b.URL())
+		t.Cleanup(px.Close)
+		px.SetMatch(isDelete, 500, "text/plain", "Internal Server Error")
+		p := build(t, b.Config(label, px.URL), nil)
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		allFail(t, rs, 4, "500")
+		if len(rs) == 4 && (rs[0].Op != dns.OpForward || rs[2].Subject != f.ip4.String() || rs[3].Subject != f.ip6.String()) {
+			t.Errorf("every record should get its own line, in order:%s", lines(rs))
+		}
+		sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
+			Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+	})
+
+	t.Run("provider down", func(t *testing.T) {
+		f := next()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		c := b.Config(label, "http://"+addr)
+		c.Timeout = 2 * time.Second
+		p := build(t, c, nil)
+		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		allFail(t, rs, 3, "refused")
+	})
+}
+
+// isDelete matches the requests that change records: PowerDNS PATCH,
+// Cloudflare DELETE, HestiaCP v-delete-dns-record.
+func isDelete(r *http.Request, body []byte) bool {
+	return r.Method == http.MethodPatch || r.Method == http.MethodDelete ||
+		strings.Contains(string(body), "cmd=v-delete-dns-record")
+}
+
+// allFail checks that rs are n FAIL lines whose reasons each contain one
+// of the given words.
+func allFail(t testing.TB, rs []dns.Result, n int, words ...string) {
+	t.Helper()
+	if len(rs) != n {
+		t.Errorf("want %d results, got:%s", n, lines(rs))
+	}
+	for _, r := range rs {
+		ok := r.Status == dns.StatusFail
+		hit := false
+		for _, w := range words {
+			if strings.Contains(r.Reason, w) {
+				hit = true
+			}
+		}
+		if !ok || !hit {
+			t.Errorf("want FAIL mentioning one of %q, got %q", words, r.Line())
+		}
+	}
+}
