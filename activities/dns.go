@@ -35,9 +35,13 @@ func (a *Activities) DeleteDNS(ctx context.Context, t pipeline.Target) (DNSResul
 	for _, r := range dns.Cleanup(ctx, a.DNS, target) {
 		r.Reason = a.Secrets.Redact(r.Reason)
 		res.Results = append(res.Results, r)
-		l.add("%s", r.Line())
-		if r.Status == "FAIL" {
-			res.Errors = append(res.Errors, r.Line())
+		line := r.Line()
+		if r.Op == dns.OpForward && r.RecordType != "" && r.Status != dns.StatusFail {
+			line += " (" + r.RecordType + ")" // A and AAAA would otherwise print the same line
+		}
+		l.add("%s", line)
+		if r.Status == dns.StatusFail {
+			res.Errors = append(res.Errors, line)
 		}
 	}
 	l.add("DNS records done")

@@ -7,7 +7,7 @@ import (
 )
 
 // ForceStopVM hard-stops the VM, aborting a pending graceful shutdown
-// (overrule-shutdown=1 on PVE >= 8.1; on older clusters by stopping the
+// (overrule-shutdown=1 on PVE >= 8.2; on older clusters by stopping the
 // shutdown task first), then polls up to ForceWindow. A VM still running
 // afterwards is reported, not failed: DELETE decides, and Proxmox refuses
 // to destroy a running VM.

@@ -139,7 +139,7 @@ func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout in
 	return upid, err
 }
 
-// Stop is a hard stop. On clusters that know it (qemu-server >= 8.1.2), it
+// Stop is a hard stop. On clusters that know it (qemu-server >= 8.1.2, PVE 8.2), it
 // sends overrule-shutdown=1 so that Proxmox aborts pending shutdown tasks
 // instead of waiting for their lock. Older clusters reject that parameter
 // with 400; there Stop aborts the shutdown tasks named in abort itself
@@ -182,7 +182,7 @@ func (c *Client) supportsOverrule(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
-	return releaseAtLeast(rel, 8, 1), nil
+	return releaseAtLeast(rel, 8, 2), nil
 }
 
 // releaseAtLeast compares a PVE release string such as "8.2" or "7.4-3".
