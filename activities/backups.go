@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -39,6 +40,18 @@ func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (Backup
 	c, err := a.client(t.Server)
 	if err != nil {
 		fail("backups: %v", err)
+		res.Lines = l.list
+		return res, nil
+	}
+	// Backups are found by vmid alone. If the cluster now lists that vmid
+	// for another VM (ours is gone and the id was reused), they are not ours.
+	if vm, found, err := c.FindVM(ctx, t.VMID); err != nil {
+		fail("backups: cannot check who owns vmid %d: %v", t.VMID, err)
+		res.Lines = l.list
+		return res, nil
+	} else if found && (vm.Node != t.Node || (t.VMName != "" && !strings.EqualFold(vm.Name, t.VMName))) {
+		fail("backups: vmid %d now belongs to VM %q on node %s, not to this service's VM %q on %s: leaving every backup of vmid %d alone",
+			t.VMID, vm.Name, vm.Node, t.VMName, t.Node, t.VMID)
 		res.Lines = l.list
 		return res, nil
 	}

@@ -50,6 +50,14 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 
 	upid := prev.UPID
 	if !resumed || upid == "" {
+		missing, err := a.checkIdentity(ctx, c, t)
+		if missing {
+			return a.confirmGone(ctx, c, t, l, res, errMissing)
+		}
+		if err != nil {
+			l.add("%s", reason(err))
+			return fail(err)
+		}
 		l.add("DELETE VM vmid=%d node=%s purge=1", t.VMID, t.Node)
 		upid, err = c.DeleteVM(ctx, t.Node, t.VMID)
 		if pve.IsMissingVM(err) {
@@ -83,6 +91,8 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 	res.ExitStatus = st.ExitStatus
 	return a.confirmGone(ctx, c, t, l, res, nil)
 }
+
+var errMissing = errors.New("no such VM on the node")
 
 // confirmGone checks /cluster/resources. A VM that no node lists is deleted.
 func (a *Activities) confirmGone(ctx context.Context, c *pve.Client, t pipeline.Target, l *lines, res DeleteResult, deleteErr error) (DeleteResult, error) {
@@ -123,8 +133,14 @@ func (a *Activities) classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return err
+	}
 	msg := a.Secrets.Redact(reason(err))
-	if pve.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) {
+	// A VM locked by a backup or migration frees itself: retry within the
+	// DELETE retry policy's bounds, then fail with the lock's name.
+	if pve.IsTransient(err) || pve.ClassOf(err) == "locked" || errors.Is(err, context.DeadlineExceeded) {
 		return temporal.NewApplicationError(msg, pve.ClassOf(err))
 	}
 	return temporal.NewNonRetryableApplicationError(msg, pve.ClassOf(err), nil)
@@ -133,6 +149,10 @@ func (a *Activities) classify(err error) error {
 // reason is Proxmox's own text for an error: the message of an HTTP error
 // or the exit status of a failed task.
 func reason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
 	var e *pve.Error
 	if errors.As(err, &e) {
 		if e.Status == 0 {

@@ -39,6 +39,13 @@ func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, erro
 	l := a.newLines(t.ServiceID)
 	prev, resumed := lastProgress(ctx)
 
+	if missing, err := a.checkIdentity(ctx, c, t); missing {
+		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
+		return StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
+	} else if err != nil {
+		l.add("%s", reason(err))
+		return StopResult{Lines: l.list}, err
+	}
 	st, err := c.VMStatus(ctx, t.Node, t.VMID)
 	if pve.IsMissingVM(err) {
 		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)

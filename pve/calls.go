@@ -3,6 +3,7 @@ package pve
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -156,12 +157,18 @@ func (c *Client) Stop(ctx context.Context, node string, vmid int, abort ...strin
 		if err == nil {
 			return upid, true, nil
 		}
-		if StatusOf(err) != 400 {
+		var e *Error
+		if !errors.As(err, &e) || e.Status != 400 {
 			return "", false, err
 		}
-		c.verOnce.Lock()
-		c.release = "7" // this cluster does not take the parameter
-		c.verOnce.Unlock()
+		// 400 either because the cluster predates the parameter ("property
+		// is not defined in schema") — remember that — or because it does
+		// not apply to this VM (HA resources): stop without it.
+		if strings.Contains(e.Params["overrule-shutdown"], "not defined") {
+			c.verOnce.Lock()
+			c.release = "7"
+			c.verOnce.Unlock()
+		}
 	}
 	for _, u := range abort {
 		if u != "" {

@@ -156,8 +156,11 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	}
 
 	// Fire-and-forget graceful shutdown: the customer's VM starts going down
-	// now; the workflow's stop phase polls it.
-	s.fireShutdown(ctx, client, svc)
+	// now; the workflow's stop phase polls it. Never for a VM that is not
+	// the one the record describes (a reused vmid).
+	if err := s.fireShutdown(ctx, client, svc); err != nil {
+		return exitError, err
+	}
 
 	prev := svc.VM.VMStatus
 	if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
@@ -175,16 +178,28 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	return s.maybeFollow(o, out)
 }
 
-func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.Service) {
+// fireShutdown checks the VM's identity and sends one graceful shutdown
+// without waiting for it. Only an identity mismatch is an error: any other
+// failure (node unreachable, VM already gone) is the workflow's to handle,
+// since its stop phase checks again, sends its own shutdown and polls. The
+// module log has every call.
+func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.Service) error {
 	d := 3 * time.Second
 	if v, err := time.ParseDuration(s.cfg.Starter.ShutdownTimeout); err == nil && v > 0 {
 		d = v
 	}
 	sctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	cfg, err := c.VMConfig(sctx, svc.VM.Node, svc.VM.VMID)
+	if err != nil {
+		return nil
+	}
+	t := pipeline.Target{Node: svc.VM.Node, VMID: svc.VM.VMID, VMName: svc.VM.VMName, VMUUID: svc.VM.VMUUID}
+	if msg := activities.IdentityMismatch(t, cfg); msg != "" {
+		return fmt.Errorf("service %d: %s", svc.Hosting.ID, msg)
+	}
 	_, _ = c.Shutdown(sctx, svc.VM.Node, svc.VM.VMID, int(s.cfg.Timing.StopWindow/time.Second))
-	// Any error is the workflow's to handle: its stop phase sends its own
-	// shutdown and polls. The module log has the call.
+	return nil
 }
 
 func (s *session) start(ctx context.Context, serviceID int) error {

@@ -87,6 +87,9 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	var stop activities.StopResult
 	err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.StopWindow), a.StopVM, activities.StopInput{Target: t, Timing: tm}).Get(ctx, &stop)
 	r.add(stop.Lines)
+	if isIdentityMismatch(err) {
+		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseStop}, err)
+	}
 	if err != nil {
 		r.note(ctx, "stop phase failed: %s", errText(err))
 	}
@@ -96,6 +99,9 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.ForceWindow), a.ForceStopVM,
 			activities.StopInput{Target: t, Timing: tm, ShutdownUPID: stop.ShutdownUPID}).Get(ctx, &force)
 		r.add(force.Lines)
+		if isIdentityMismatch(err) {
+			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseForceStop}, err)
+		}
 		if err != nil {
 			r.note(ctx, "force-stop phase failed: %s", errText(err))
 		}
@@ -126,24 +132,13 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	var del activities.DeleteResult
 	err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
 	r.add(del.Lines)
-	fin := activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete, Errors: r.errors, Lines: r.lines}
 	if err != nil {
-		reason := errText(err)
-		r.status.LastError = reason
-		rejectPending(ctx, r, resetCh, deleteCh)
-		fin.Reason = reason
-		var out activities.FinishResult
-		if err := workflow.ExecuteActivity(shortCtx(ctx), a.RecordFailure, fin).Get(ctx, &out); err != nil {
-			return false, err
-		}
-		r.add(out.Lines)
-		r.status.Phase, r.status.VMStatus, r.status.Result = pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate, "error"
-		return false, nil
+		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete}, err)
 	}
 
 	// Clean DB: only after Proxmox confirmed the VM is gone.
 	r.status.Phase = pipeline.PhaseCleanDB
-	fin.Phase = pipeline.PhaseCleanDB
+	fin := activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCleanDB, Errors: r.errors, Lines: r.lines}
 	var out activities.FinishResult
 	if err := workflow.ExecuteActivity(shortCtx(ctx), a.CleanDB, fin).Get(ctx, &out); err != nil {
 		return false, err
@@ -151,6 +146,27 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.add(out.Lines)
 	r.status.LastError = ""
 	return true, nil
+}
+
+// fail is the failure path: error_terminate, one activity-log entry, the
+// action log; then the run waits for an admin.
+func fail(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChannel, fin activities.FinishInput, cause error) (bool, error) {
+	reason := errText(cause)
+	r.status.LastError = reason
+	rejectPending(ctx, r, resetCh, deleteCh)
+	fin.Reason, fin.Errors, fin.Lines = reason, r.errors, r.lines
+	var out activities.FinishResult
+	if err := workflow.ExecuteActivity(shortCtx(ctx), a.RecordFailure, fin).Get(ctx, &out); err != nil {
+		return false, err
+	}
+	r.add(out.Lines)
+	r.status.Phase, r.status.VMStatus, r.status.Result = pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate, "error"
+	return false, nil
+}
+
+func isIdentityMismatch(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == activities.ErrIdentityMismatch
 }
 
 // note records a workflow-level line (no I/O here: the query shows it and

@@ -276,3 +276,18 @@ func TestBadInputIsRejected(t *testing.T) {
 	f.env.ExecuteWorkflow(TerminateWorkflow, pipeline.Input{ServiceID: -1})
 	require.ErrorContains(t, f.env.GetWorkflowError(), "not positive")
 }
+
+func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	f.mockAll(t, &n)
+	f.stop(false, temporal.NewNonRetryableApplicationError(`identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`, activities.ErrIdentityMismatch, nil))
+	f.force(true)
+	f.deletes(nil)
+	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "remove") }, time.Hour)
+	f.env.ExecuteWorkflow(TerminateWorkflow, input())
+	require.Equal(t, "removed", f.result(t).Outcome)
+	require.Equal(t, []string{"load", "stop",
+		`failure:identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`,
+		"status:remove"}, f.calls)
+}

@@ -1,0 +1,329 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/proxmox-terminate/proxmox-terminate/activities"
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+)
+
+type fx struct {
+	testsuite.WorkflowTestSuite
+	sim  *pvesim.Sim
+	acts *activities.Activities
+	env  *testsuite.TestActivityEnvironment
+}
+
+var timing = pipeline.Timing{
+	StopPoll: 100 * time.Millisecond, StopWindow: 2 * time.Second, ProgressEvery: 300 * time.Millisecond,
+	ForceWindow: 2 * time.Second, TaskPoll: 50 * time.Millisecond, DeleteTaskWindow: 10 * time.Second,
+	DeleteAttempts: 2, DeleteBackoff: 100 * time.Millisecond, BackupsWindow: time.Minute, DNSWindow: time.Minute,
+}
+
+func newFx(t *testing.T, store *dbmodel.Store) *fx {
+	t.Helper()
+	f := &fx{}
+	fxr := stack.Cluster()
+	fxr.Second = pvesim.Duration(50 * time.Millisecond)
+	f.sim = pvesim.New(pvesim.Options{})
+	require.NoError(t, f.sim.LoadFixture(fxr))
+	u, err := f.sim.Start("127.0.0.1:0", false)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.sim.Close() })
+	c, err := pve.New(pve.Config{Name: stack.ServerName, URL: strings.TrimSuffix(u, "/api2/json"), TokenID: stack.TokenID, TokenSecret: stack.TokenSecret}, nil)
+	require.NoError(t, err)
+	f.acts = &activities.Activities{Store: store, PVE: map[string]*pve.Client{stack.ServerName: c}, Out: &strings.Builder{}, Secrets: activities.Redactor{stack.TokenSecret}}
+	f.env = f.NewTestActivityEnvironment()
+	f.env.RegisterActivity(f.acts)
+	return f
+}
+
+func target(vmid int, name string) pipeline.Target {
+	return pipeline.Target{ServiceID: vmid, UserID: 1, Server: stack.ServerName, Node: "pve1", VMID: vmid, VMName: name, Attempt: 1}
+}
+
+func texts(lines []pipeline.Line) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Text + "\n")
+	}
+	return b.String()
+}
+
+// requests counts what the simulator received for vmid on a route.
+func (f *fx) requests(vmid int, method, route string) int {
+	n := 0
+	for _, r := range f.sim.Requests() {
+		if r.Method == method && r.Route == route && strings.Contains(r.Path, fmt.Sprintf("/%d", vmid)) {
+			n++
+		}
+	}
+	return n
+}
+
+func appErr(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var app *temporal.ApplicationError
+	require.True(t, errors.As(err, &app), "want an application error, got %v", err)
+	return app
+}
+
+func TestStopVMGracefulWithProgressLines(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 101, Name: "a.example.com", ShutdownDelay: 700 * time.Millisecond}))
+	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(101, "a.example.com"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.StopResult
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.Stopped)
+	out := texts(res.Lines)
+	require.Contains(t, out, "remote status: running, vmid: 101\nstop request sent\n")
+	require.Contains(t, out, "still running, waited 0.3s / 2s, status: running")
+	require.Contains(t, out, "stopped after ~")
+	require.NotEmpty(t, res.ShutdownUPID)
+}
+
+func TestStopVMPausedSkipsGracefulShutdown(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 102, Name: "p", Status: "paused"}))
+	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(102, "p"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.StopResult
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.Paused)
+	require.False(t, res.Stopped)
+	require.Zero(t, f.requests(102, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
+
+	// The force stop handles it.
+	v, err = f.env.ExecuteActivity(f.acts.ForceStopVM, activities.StopInput{Target: target(102, "p"), Timing: timing})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.Stopped, texts(res.Lines))
+}
+
+func TestStopVMRefusesAnotherVM(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 103, Name: "someone-else.example.com"}))
+	for _, fn := range []any{f.acts.StopVM, f.acts.ForceStopVM} {
+		_, err := f.env.ExecuteActivity(fn, activities.StopInput{Target: target(103, "ours.example.com"), Timing: timing})
+		app := appErr(t, err)
+		require.Equal(t, activities.ErrIdentityMismatch, app.Type())
+		require.True(t, app.NonRetryable())
+		require.Contains(t, app.Message(), `the record describes name "ours.example.com", Proxmox has name "someone-else.example.com"`)
+	}
+	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(103, "ours.example.com"), Timing: timing})
+	require.Equal(t, activities.ErrIdentityMismatch, appErr(t, err).Type())
+	// Nothing was sent that changes the VM.
+	require.Zero(t, f.requests(103, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
+	require.Zero(t, f.requests(103, "POST", "/nodes/{node}/qemu/{vmid}/status/stop"))
+	require.Zero(t, f.requests(103, "DELETE", "/nodes/{node}/qemu/{vmid}"))
+	vm, ok := f.sim.VM("pve1", 103)
+	require.True(t, ok)
+	require.Equal(t, "running", vm.Status)
+}
+
+func TestStopVMUUIDGuard(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 104, Name: "same-name", SMBIOS1: "uuid=11111111-2222-3333-4444-555555555555"}))
+	tg := target(104, "same-name")
+	tg.VMUUID = "99999999-2222-3333-4444-555555555555"
+	_, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: tg, Timing: timing})
+	require.Contains(t, appErr(t, err).Message(), "uuid 11111111-2222-3333-4444-555555555555")
+	tg.VMUUID = "11111111-2222-3333-4444-555555555555"
+	_, err = f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: tg, Timing: timing})
+	require.NoError(t, err)
+}
+
+func TestStopVMResumesFromHeartbeatWithoutSecondShutdown(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 105, Name: "r", IgnoreACPI: true}))
+	f.env.SetHeartbeatDetails(activities.Progress{Waited: 1800 * time.Millisecond, UPID: "UPID:pve1:0:0:0:qmshutdown:105:x:"})
+	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(105, "r"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.StopResult
+	require.NoError(t, v.Get(&res))
+	require.False(t, res.Stopped)
+	require.Contains(t, texts(res.Lines), "resuming stop wait at 1.8s / 2s")
+	require.Zero(t, f.requests(105, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
+}
+
+func TestForceStopOverrulesAnIgnoredShutdown(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 106, Name: "acpi-deaf", IgnoreACPI: true}))
+	tm := timing
+	tm.StopWindow = 400 * time.Millisecond
+	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(106, "acpi-deaf"), Timing: tm})
+	require.NoError(t, err)
+	var res activities.StopResult
+	require.NoError(t, v.Get(&res))
+	require.False(t, res.Stopped)
+	require.Contains(t, texts(res.Lines), "still running after 0.4s: forcing stop")
+	v, err = f.env.ExecuteActivity(f.acts.ForceStopVM, activities.StopInput{Target: target(106, "acpi-deaf"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.Stopped, texts(res.Lines))
+	require.Contains(t, texts(res.Lines), "force-stop request sent (pending shutdown overruled)")
+}
+
+func TestRemoveBackupsBestEffort(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, stack.AddVMWithBackups(f.sim, "pve1", 107, "b", time.Second))
+	prot, err := f.sim.AddBackup(pvesim.FixtureBackup{Storage: "pbs", VMID: 107, CTime: pvesim.Timestamp(time.Now().Add(-time.Hour).Truncate(time.Second)), Protected: true})
+	require.NoError(t, err)
+	other, err := f.sim.AddBackup(pvesim.FixtureBackup{Storage: "local", Node: "pve1", VMID: 999, CTime: pvesim.Timestamp(time.Now().Truncate(time.Second))})
+	require.NoError(t, err)
+	v, err := f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(107, "b"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.BackupsResult
+	require.NoError(t, v.Get(&res))
+	require.Len(t, res.Deleted, 2)
+	require.Equal(t, []string{prot}, res.Left)
+	require.Contains(t, texts(res.Lines), "backup kept (protected): "+prot)
+	require.Contains(t, texts(res.Lines), "backups removed (2 deleted, 1 left)")
+	require.Equal(t, []string{prot}, f.sim.Backups(107))
+	require.Equal(t, []string{other}, f.sim.Backups(999), "another VM's backup must stay")
+
+	// A node that cannot be reached: the phase reports and returns, never fails.
+	require.NoError(t, f.sim.SetNodeOnline("pve1", false))
+	v, err = f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(107, "b"), Timing: timing})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&res))
+	require.NotEmpty(t, res.Errors)
+}
+
+func TestRemoveBackupsLeavesAReusedVmidAlone(t *testing.T) {
+	f := newFx(t, nil)
+	// Our VM is gone; the vmid now belongs to a new VM on pve2.
+	require.NoError(t, stack.AddVMWithBackups(f.sim, "pve2", 108, "new-customer", time.Second))
+	v, err := f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(108, "old-customer"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.BackupsResult
+	require.NoError(t, v.Get(&res))
+	require.Empty(t, res.Deleted)
+	require.Contains(t, texts(res.Lines), `vmid 108 now belongs to VM "new-customer" on node pve2`)
+	require.Len(t, f.sim.Backups(108), 2)
+}
+
+func TestDeleteVM(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 110, Name: "ok", Status: "stopped"}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 111, Name: "running"}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 112, Name: "locked", Status: "stopped", Lock: "backup"}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve2", VMID: 113, Name: "moved", Status: "stopped"}))
+
+	v, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.DeleteResult
+	require.NoError(t, v.Get(&res))
+	require.Contains(t, texts(res.Lines), "DELETE VM vmid=110 node=pve1 purge=1\nVM deleted")
+	require.False(t, f.sim.VMExists(110))
+
+	// Gone cluster-wide before the DELETE: success, nothing sent.
+	v, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.AlreadyGone)
+	require.Equal(t, 1, f.requests(110, "DELETE", "/nodes/{node}/qemu/{vmid}"))
+
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(111, "running"), Timing: timing})
+	app := appErr(t, err)
+	require.True(t, app.NonRetryable())
+	require.Equal(t, "VM 111 is running - destroy failed", app.Message())
+
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(112, "locked"), Timing: timing})
+	app = appErr(t, err)
+	require.False(t, app.NonRetryable(), "a lock frees itself: Temporal retries within the DELETE policy")
+	require.Equal(t, "VM is locked (backup)", app.Message())
+
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(113, "moved"), Timing: timing})
+	app = appErr(t, err)
+	require.True(t, app.NonRetryable())
+	require.Contains(t, app.Message(), "the cluster lists it on node pve2")
+	require.True(t, f.sim.VMExists(113))
+
+	// Unreachable node: transient, retried by Temporal.
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve2", VMID: 114, Name: "far", Status: "stopped"}))
+	require.NoError(t, f.sim.SetNodeOnline("pve2", false))
+	tg := target(114, "far")
+	tg.Node = "pve2"
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: tg, Timing: timing})
+	require.False(t, appErr(t, err).NonRetryable())
+}
+
+func TestDeleteVMResumesTheEarlierTask(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 115, Name: "r", Status: "stopped"}))
+	c := f.acts.PVE[stack.ServerName]
+	upid, err := c.DeleteVM(context.Background(), "pve1", 115)
+	require.NoError(t, err)
+	f.env.SetHeartbeatDetails(activities.Progress{UPID: upid})
+	v, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(115, "r"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.DeleteResult
+	require.NoError(t, v.Get(&res))
+	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
+	require.Equal(t, 1, f.requests(115, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a retry must not send a second DELETE")
+}
+
+func TestFinishIsIdempotentPerAttempt(t *testing.T) {
+	store, _ := testenv.NewDatabase(t)
+	f := newFx(t, store)
+	ctx := context.Background()
+	require.NoError(t, stack.Seed(ctx, store, stack.Service{ID: 501, UserID: 9, Domain: "x.example.com", DedicatedIP: "192.0.2.5", VMID: 120, Node: "pve1", VMName: "x"}))
+	in := activities.FinishInput{Target: target(120, "x"), StartedAt: time.Now(), Phase: pipeline.PhaseDelete, Reason: "VM 120 is running - destroy failed"}
+	in.Target.ServiceID, in.Target.UserID = 501, 9
+	for i := 0; i < 2; i++ { // a retry after the commit
+		_, err := f.env.ExecuteActivity(f.acts.RecordFailure, in)
+		require.NoError(t, err)
+	}
+	logs, err := store.ActivityLogs(ctx, 9)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	require.Equal(t, dbmodel.FailurePref+"VM 120 is running - destroy failed", logs[0].Description)
+
+	in.Target.Attempt = 2
+	in.Phase, in.Reason = pipeline.PhaseCleanDB, ""
+	for i := 0; i < 2; i++ {
+		_, err := f.env.ExecuteActivity(f.acts.CleanDB, in)
+		require.NoError(t, err)
+	}
+	logs, err = store.ActivityLogs(ctx, 9)
+	require.NoError(t, err)
+	require.Len(t, logs, 2)
+	require.Equal(t, dbmodel.SuccessText, logs[1].Description)
+	svc, err := store.LoadService(ctx, 501)
+	require.NoError(t, err)
+	require.Equal(t, "", svc.Hosting.DedicatedIP)
+	require.Equal(t, dbmodel.StatusRemove, svc.VM.VMStatus)
+	acts, err := store.ActionLogs(ctx, 501)
+	require.NoError(t, err)
+	require.Len(t, acts, 2)
+
+	// An older attempt arriving late changes nothing.
+	in.Target.Attempt = 1
+	_, err = f.env.ExecuteActivity(f.acts.RecordFailure, in)
+	require.NoError(t, err)
+	svc, err = store.LoadService(ctx, 501)
+	require.NoError(t, err)
+	require.Equal(t, dbmodel.StatusRemove, svc.VM.VMStatus)
+}
+
+func TestParseIPs(t *testing.T) {
+	ips, skipped := activities.ParseIPs("192.0.2.5", "2001:DB8::1\n192.0.2.6/32, 10.0.0.0/24;garbage\n::ffff:192.0.2.7\n192.0.2.5")
+	require.Equal(t, []string{"192.0.2.5", "192.0.2.6", "192.0.2.7", "2001:db8::1"}, ips)
+	require.Equal(t, []string{"10.0.0.0/24", "garbage"}, skipped)
+}
