@@ -81,7 +81,7 @@ func run(cli, dir string, hold bool) error {
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  cli,
 		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default", Logger: quiet},
-		EnableUI:      true, UIPort: uiPort, LogLevel: "error",
+		EnableUI:      true, UIPort: uiPort, LogLevel: "error", ExtraArgs: pipeline.DevServerArgs(),
 		Stdout: io.Discard, Stderr: io.Discard,
 	})
 	if err != nil {

@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -289,6 +292,14 @@ func TestDeleteFailureKeepsIPsAndRetrySucceeds(t *testing.T) {
 	require.Equal(t, pipeline.PhaseDelete, logs[0].Phase)
 	require.Contains(t, logs[0].Errors, reason)
 
+	// The Web UI's list of runs waiting for an admin finds it.
+	tc := testenv.DevServer(t).Client()
+	require.Eventually(t, func() bool {
+		resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf(`VmStatus="error_terminate" AND ServiceId=%d AND TerminatePhase="waiting-for-admin"`, v.id)})
+		return err == nil && len(resp.Executions) == 1
+	}, 15*time.Second, 200*time.Millisecond)
+
 	// status shows it waiting.
 	code, st, _ := h.starter("status", "--service-id", fmt.Sprint(v.id))
 	require.Equal(t, exitOK, code)
@@ -301,8 +312,6 @@ func TestDeleteFailureKeepsIPsAndRetrySucceeds(t *testing.T) {
 	require.Contains(t, errOut, `--to "explode" is not one of`)
 	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(v.id).VM.VMStatus)
 	// So is a bad value sent straight to the workflow (temporal workflow signal).
-	require.NoError(t, h.st.Deps.Store.Ping(context.Background()))
-	tc := testenv.DevServer(t).Client()
 	require.NoError(t, tc.SignalWorkflow(context.Background(), pipeline.WorkflowID(v.id), "", pipeline.SignalReset, "explode"))
 	require.Eventually(t, func() bool {
 		_, st, _ := h.starter("status", "--service-id", fmt.Sprint(v.id))
@@ -431,4 +440,16 @@ func TestStarterRefusesBadInputAndWritesNothing(t *testing.T) {
 	for _, r := range h.st.Sim.Requests() {
 		require.NotEqual(t, "/nodes/{node}/qemu/{vmid}/status/shutdown", r.Route)
 	}
+}
+
+func TestWorkerRefusesANamespaceWithoutSearchAttributes(t *testing.T) {
+	dev := testenv.DevServer(t)
+	ctx := context.Background()
+	require.NoError(t, app.CheckSearchAttributes(ctx, dev.Client(), "default"))
+	ns := fmt.Sprintf("nosa-%d", nextID.Add(1))
+	_, err := dev.Client().WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)})
+	require.NoError(t, err)
+	err = app.CheckSearchAttributes(ctx, dev.Client(), ns)
+	require.ErrorContains(t, err, "temporal operator search-attribute create --namespace "+ns+" --name VmStatus --type Keyword")
 }

@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/config"
@@ -166,7 +167,7 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
 		return exitError, err
 	}
-	if err := s.start(ctx, o.serviceID); err != nil {
+	if err := s.start(ctx, o.serviceID, svc.VM); err != nil {
 		// Put the row back as it was: a row in 'terminate' with no run would
 		// look queued while nothing is running.
 		if rerr := s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, prev); rerr != nil {
@@ -202,7 +203,7 @@ func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.S
 	return nil
 }
 
-func (s *session) start(ctx context.Context, serviceID int) error {
+func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo) error {
 	c, err := s.temporal(ctx)
 	if err != nil {
 		return err
@@ -212,6 +213,10 @@ func (s *session) start(ctx context.Context, serviceID int) error {
 		TaskQueue:                s.cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			pipeline.SAServiceID.ValueSet(int64(serviceID)), pipeline.SAVmID.ValueSet(int64(vm.VMID)),
+			pipeline.SANode.ValueSet(vm.Node), pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate),
+			pipeline.SAPhase.ValueSet(pipeline.PhaseLoad)),
 	}, pipeline.WorkflowName, pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing})
 	if err != nil {
 		return fmt.Errorf("start workflow: %v", err)
@@ -290,7 +295,7 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 		if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
 			return exitError, err
 		}
-		if err := s.start(ctx, o.serviceID); err != nil {
+		if err := s.start(ctx, o.serviceID, svc.VM); err != nil {
 			_ = s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, svc.VM.VMStatus)
 			return exitError, err
 		}

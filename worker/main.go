@@ -47,6 +47,12 @@ func run(cfgPath string, migrate bool, httpAddr string) error {
 		return err
 	}
 	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = app.CheckSearchAttributes(ctx, c, cfg.Temporal.Namespace)
+	cancel()
+	if err != nil {
+		return err
+	}
 	if httpAddr != "" {
 		srv := &http.Server{Addr: httpAddr, Handler: healthHandler(c, deps.Store), ReadHeaderTimeout: 5 * time.Second}
 		go func() {

@@ -26,6 +26,28 @@ type run struct {
 	lines  []string // formatted lines of the current attempt, for the action log
 }
 
+// set moves the run to a phase (and vm_status when not empty) and mirrors
+// both in the run's search attributes.
+func (r *run) set(ctx workflow.Context, phase, vmStatus string) {
+	changed := phase != r.status.Phase || (vmStatus != "" && vmStatus != r.status.VMStatus)
+	r.status.Phase = phase
+	if vmStatus != "" {
+		r.status.VMStatus = vmStatus
+	}
+	if !changed {
+		return
+	}
+	upd := []temporal.SearchAttributeUpdate{pipeline.SAPhase.ValueSet(r.status.Phase)}
+	if r.status.VMStatus != "" {
+		upd = append(upd, pipeline.SAVmStatus.ValueSet(r.status.VMStatus))
+	} else {
+		upd = append(upd, pipeline.SAVmStatus.ValueUnset())
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
+		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
+	}
+}
+
 func (r *run) add(lines []pipeline.Line) {
 	r.status.Lines = append(r.status.Lines, lines...)
 	for _, l := range lines {
@@ -57,7 +79,8 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 			return pipeline.Result{}, err
 		}
 		if ok {
-			r.status.Phase, r.status.VMStatus, r.status.Result = pipeline.PhaseDone, dbmodel.StatusRemove, "success"
+			r.status.Result = "success"
+			r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
 			return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
 		}
 		res, again, err := waitForAdmin(ctx, r, resetCh, deleteCh)
@@ -72,7 +95,8 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh workflow.ReceiveChannel) (bool, error) {
 	started := workflow.Now(ctx)
 	r.errors, r.lines = nil, nil
-	r.status.Phase, r.status.Result, r.status.VMStatus = pipeline.PhaseLoad, "", dbmodel.StatusTerminate
+	r.status.Result = ""
+	r.set(ctx, pipeline.PhaseLoad, dbmodel.StatusTerminate)
 
 	var load activities.LoadResult
 	if err := workflow.ExecuteActivity(loadCtx(ctx), a.LoadTarget, r.status.ServiceID).Get(ctx, &load); err != nil {
@@ -81,9 +105,12 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	t := load.Target
 	r.status.Attempt = t.Attempt
 	r.add(load.Lines)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.SAVmID.ValueSet(int64(t.VMID)), pipeline.SANode.ValueSet(t.Node)); err != nil {
+		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
+	}
 
 	// Stop VM: graceful, then forced. Never fatal: DELETE decides.
-	r.status.Phase = pipeline.PhaseStop
+	r.set(ctx, pipeline.PhaseStop, "")
 	var stop activities.StopResult
 	err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.StopWindow), a.StopVM, activities.StopInput{Target: t, Timing: tm}).Get(ctx, &stop)
 	r.add(stop.Lines)
@@ -94,7 +121,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		r.note(ctx, "stop phase failed: %s", errText(err))
 	}
 	if err != nil || !stop.Stopped {
-		r.status.Phase = pipeline.PhaseForceStop
+		r.set(ctx, pipeline.PhaseForceStop, "")
 		var force activities.StopResult
 		err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.ForceWindow), a.ForceStopVM,
 			activities.StopInput{Target: t, Timing: tm, ShutdownUPID: stop.ShutdownUPID}).Get(ctx, &force)
@@ -108,7 +135,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	}
 
 	// Remove backups: best effort.
-	r.status.Phase = pipeline.PhaseBackups
+	r.set(ctx, pipeline.PhaseBackups, "")
 	var backups activities.BackupsResult
 	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.BackupsWindow), a.RemoveBackups, activities.BackupsInput{Target: t, Timing: tm}).Get(ctx, &backups)
 	r.add(backups.Lines)
@@ -118,7 +145,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	}
 
 	// Delete DNS: best effort, per zone and per IP.
-	r.status.Phase = pipeline.PhaseDNS
+	r.set(ctx, pipeline.PhaseDNS, "")
 	var dnsRes activities.DNSResult
 	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.DNSWindow), a.DeleteDNS, t).Get(ctx, &dnsRes)
 	r.add(dnsRes.Lines)
@@ -128,7 +155,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	}
 
 	// DELETE VM: the only phase that can fail the attempt.
-	r.status.Phase = pipeline.PhaseDelete
+	r.set(ctx, pipeline.PhaseDelete, "")
 	var del activities.DeleteResult
 	err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
 	r.add(del.Lines)
@@ -137,7 +164,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	}
 
 	// Clean DB: only after Proxmox confirmed the VM is gone.
-	r.status.Phase = pipeline.PhaseCleanDB
+	r.set(ctx, pipeline.PhaseCleanDB, "")
 	fin := activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCleanDB, Errors: r.errors, Lines: r.lines}
 	var out activities.FinishResult
 	if err := workflow.ExecuteActivity(shortCtx(ctx), a.CleanDB, fin).Get(ctx, &out); err != nil {
@@ -160,7 +187,8 @@ func fail(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChanne
 		return false, err
 	}
 	r.add(out.Lines)
-	r.status.Phase, r.status.VMStatus, r.status.Result = pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate, "error"
+	r.status.Result = "error"
+	r.set(ctx, pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate)
 	return false, nil
 }
 
@@ -196,7 +224,8 @@ func waitForAdmin(ctx workflow.Context, r *run, resetCh, deleteCh workflow.Recei
 				return res, false, err
 			}
 			r.add(out.Lines)
-			r.status.Phase, r.status.VMStatus = pipeline.PhaseDone, ""
+			r.status.VMStatus = ""
+			r.set(ctx, pipeline.PhaseDone, "")
 			return pipeline.Result{ServiceID: id, Outcome: "record-deleted", Attempts: r.status.Attempt}, false, nil
 		}
 		target = strings.TrimSpace(target)
@@ -210,11 +239,11 @@ func waitForAdmin(ctx workflow.Context, r *run, resetCh, deleteCh workflow.Recei
 			return res, false, err
 		}
 		r.add(out.Lines)
-		r.status.VMStatus = target
 		if target == dbmodel.StatusTerminate {
+			r.status.VMStatus = target
 			return res, true, nil
 		}
-		r.status.Phase = pipeline.PhaseDone
+		r.set(ctx, pipeline.PhaseDone, target)
 		outcome := "reset:" + target
 		if target == dbmodel.StatusRemove {
 			outcome = "removed"

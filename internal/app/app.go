@@ -4,8 +4,12 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"strings"
+
+	"go.temporal.io/api/operatorservice/v1"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -87,6 +91,27 @@ func NewWorker(c client.Client, d *Deps) worker.Worker {
 	w := worker.New(c, d.Config.Temporal.TaskQueue, worker.Options{})
 	Register(w, d.Activities)
 	return w
+}
+
+// CheckSearchAttributes verifies that the namespace defines the run's search
+// attributes with the right types; if not, the error gives the commands.
+func CheckSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+	}
+	var missing []string
+	for _, sa := range pipeline.SearchAttributes {
+		typ, ok := resp.GetCustomAttributes()[sa.Name]
+		if !ok || !strings.EqualFold(strings.TrimPrefix(typ.String(), "INDEXED_VALUE_TYPE_"), sa.Type) {
+			missing = append(missing, sa.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("namespace %s lacks search attributes %s; create them with:\n%s",
+			namespace, strings.Join(missing, ", "), pipeline.CreateCommands(namespace))
+	}
+	return nil
 }
 
 // Dial connects to Temporal.

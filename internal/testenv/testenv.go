@@ -27,6 +27,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
 // RepoRoot is the repository root (where go.mod is).
@@ -117,6 +118,7 @@ func DevServer(t testing.TB) *testsuite.DevServer {
 			ExistingPath:  path,
 			ClientOptions: &client.Options{Namespace: "default"},
 			LogLevel:      "error",
+			ExtraArgs:     pipeline.DevServerArgs(),
 			Stdout:        io.Discard,
 			Stderr:        io.Discard,
 		})

@@ -1,0 +1,44 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Search attributes on every run, so the Web UI can list, for instance,
+// everything waiting for an admin: VmStatus="error_terminate".
+var (
+	SAServiceID = temporal.NewSearchAttributeKeyInt64("ServiceId")
+	SAVmID      = temporal.NewSearchAttributeKeyInt64("VmId")
+	SANode      = temporal.NewSearchAttributeKeyKeyword("ProxmoxNode")
+	SAVmStatus  = temporal.NewSearchAttributeKeyKeyword("VmStatus")
+	SAPhase     = temporal.NewSearchAttributeKeyKeyword("TerminatePhase")
+)
+
+// SearchAttribute is a name and its CLI type.
+type SearchAttribute struct{ Name, Type string }
+
+// SearchAttributes lists what the namespace must define.
+var SearchAttributes = []SearchAttribute{
+	{"ServiceId", "Int"}, {"VmId", "Int"}, {"ProxmoxNode", "Keyword"}, {"VmStatus", "Keyword"}, {"TerminatePhase", "Keyword"},
+}
+
+// DevServerArgs are the temporal CLI flags that register them on a dev server.
+func DevServerArgs() []string {
+	var args []string
+	for _, sa := range SearchAttributes {
+		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+	}
+	return args
+}
+
+// CreateCommands are the commands an operator runs to register them.
+func CreateCommands(namespace string) string {
+	var b strings.Builder
+	for _, sa := range SearchAttributes {
+		fmt.Fprintf(&b, "temporal operator search-attribute create --namespace %s --name %s --type %s\n", namespace, sa.Name, sa.Type)
+	}
+	return b.String()
+}
