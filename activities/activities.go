@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
@@ -44,21 +46,44 @@ func (a *Activities) client(server string) (*pve.Client, error) {
 }
 
 // lines collects an activity's live lines and prints each one at once,
-// flushed, with its timestamp and service id.
+// flushed, with its timestamp and service id; each also goes to the
+// structured log with the service, vmid, node, phase and attempt.
 type lines struct {
 	a         *Activities
 	serviceID int
 	list      []pipeline.Line
+	log       log.Logger
 }
 
-func (a *Activities) newLines(serviceID int) *lines {
-	return &lines{a: a, serviceID: serviceID}
+func (a *Activities) newLines(ctx context.Context, t pipeline.Target, phase string) *lines {
+	l := &lines{a: a, serviceID: t.ServiceID}
+	if activity.IsActivity(ctx) {
+		l.log = log.With(activity.GetLogger(ctx), "service_id", t.ServiceID, "vmid", t.VMID, "node", t.Node, "phase", phase, "attempt", t.Attempt)
+	}
+	return l
 }
 
 func (l *lines) add(format string, args ...any) {
 	line := pipeline.Line{At: time.Now().UTC(), Text: l.a.Secrets.Redact(fmt.Sprintf(format, args...))}
 	l.list = append(l.list, line)
 	l.a.print(line.Format(l.serviceID))
+	if l.log != nil {
+		l.log.Info(line.Text)
+	}
+}
+
+// metrics returns the activity's metrics handler (SDK tags included), or a
+// no-op one outside an activity.
+func metrics(ctx context.Context) client.MetricsHandler {
+	if activity.IsActivity(ctx) {
+		return activity.GetMetricsHandler(ctx)
+	}
+	return client.MetricsNopHandler
+}
+
+// observePhase records a phase's duration as terminate_phase_duration_seconds{phase}.
+func observePhase(ctx context.Context, phase string, start time.Time) {
+	metrics(ctx).WithTags(map[string]string{"phase": phase}).Timer("terminate_phase_duration").Record(time.Since(start))
 }
 
 func (a *Activities) print(s string) {

@@ -32,7 +32,7 @@ func (a *Activities) SetVMStatus(ctx context.Context, in AdminInput) (AdminResul
 	if err := a.Store.SetStatus(ctx, in.ServiceID, in.Status); err != nil {
 		return AdminResult{}, err
 	}
-	l := a.newLines(in.ServiceID)
+	l := a.newLines(ctx, pipeline.Target{ServiceID: in.ServiceID}, "admin")
 	l.add("admin: vm_status set to %s", in.Status)
 	return AdminResult{Lines: l.list}, nil
 }
@@ -43,7 +43,7 @@ func (a *Activities) DeleteVMRecord(ctx context.Context, in AdminInput) (AdminRe
 	if err := a.Store.DeleteRecord(ctx, in.ServiceID); err != nil {
 		return AdminResult{}, err
 	}
-	l := a.newLines(in.ServiceID)
+	l := a.newLines(ctx, pipeline.Target{ServiceID: in.ServiceID}, "admin")
 	l.add("admin: VM record deleted (Proxmox and tblhosting untouched)")
 	return AdminResult{Lines: l.list}, nil
 }

@@ -29,8 +29,9 @@ type BackupsResult struct {
 // never returns an error. Protected backups are left and reported.
 func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (BackupsResult, error) {
 	ctx = withService(ctx, in.Target.ServiceID)
+	defer observePhase(ctx, pipeline.PhaseBackups, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()
-	l := a.newLines(t.ServiceID)
+	l := a.newLines(ctx, t, pipeline.PhaseBackups)
 	res := BackupsResult{Deleted: []string{}, Left: []string{}, Errors: []string{}}
 	fail := func(format string, args ...any) {
 		l.add(format, args...)
@@ -95,6 +96,7 @@ func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (Backup
 			heartbeat(ctx, Progress{Lines: l.list})
 		}
 	}
+	metrics(ctx).Counter("terminate_backup_leftovers_total").Inc(int64(len(res.Left)))
 	if len(res.Left) == 0 {
 		l.add("backups removed (%d deleted)", len(res.Deleted))
 	} else {

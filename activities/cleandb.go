@@ -43,13 +43,16 @@ func (in FinishInput) outcome(lines []pipeline.Line) dbmodel.Outcome {
 // VM row's identity, sets vm_status='remove', writes exactly one activity-log
 // entry and the action log.
 func (a *Activities) CleanDB(ctx context.Context, in FinishInput) (FinishResult, error) {
-	l := a.newLines(in.Target.ServiceID)
+	l := a.newLines(ctx, in.Target, pipeline.PhaseCleanDB)
 	l.add("cleaning database")
 	done := fmt.Sprintf("[terminate] done (%.2fs) result=success", time.Since(in.StartedAt).Seconds())
 	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
 	written, err := a.Store.FinishSuccess(ctx, o)
 	if err != nil {
 		return FinishResult{}, err
+	}
+	if written {
+		metrics(ctx).WithTags(map[string]string{"result": "success"}).Counter("terminate_results_total").Inc(1)
 	}
 	if !written {
 		l.add("database was already cleaned by an earlier try of attempt %d", in.Target.Attempt)
@@ -63,13 +66,16 @@ func (a *Activities) CleanDB(ctx context.Context, in FinishInput) (FinishResult,
 // Error: <reason>", the action log with the error. IPs, domain and vmid stay.
 func (a *Activities) RecordFailure(ctx context.Context, in FinishInput) (FinishResult, error) {
 	in.Reason = a.Secrets.Redact(in.Reason)
-	l := a.newLines(in.Target.ServiceID)
+	l := a.newLines(ctx, in.Target, in.Phase)
 	l.add("termination FAILED in phase %s: %s", in.Phase, in.Reason)
 	done := fmt.Sprintf("[terminate] done (%.2fs) result=error", time.Since(in.StartedAt).Seconds())
 	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
 	written, err := a.Store.FinishFailure(ctx, o)
 	if err != nil {
 		return FinishResult{}, err
+	}
+	if written {
+		metrics(ctx).WithTags(map[string]string{"result": "error"}).Counter("terminate_results_total").Inc(1)
 	}
 	l.add("%s", done)
 	l.add("vm_status=error_terminate: IPs stay allocated; waiting for an admin (reset-status or delete-record)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -35,16 +36,23 @@ type DeleteResult struct {
 // of sending a second DELETE; one that finds the VM gone cluster-wide succeeds.
 func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult, error) {
 	ctx = withService(ctx, in.Target.ServiceID)
+	defer observePhase(ctx, pipeline.PhaseDelete, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()
 	c, err := a.client(t.Server)
 	if err != nil {
 		return DeleteResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "config", nil)
 	}
-	l := a.newLines(t.ServiceID)
+	l := a.newLines(ctx, t, pipeline.PhaseDelete)
 	prev, resumed := lastProgress(ctx)
 	res := DeleteResult{}
 	fail := func(err error) (DeleteResult, error) {
 		res.Lines = l.list
+		class := pve.ClassOf(err)
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			class = app.Type()
+		}
+		metrics(ctx).WithTags(map[string]string{"reason_class": class}).Counter("terminate_delete_failures_total").Inc(1)
 		return res, a.classify(err)
 	}
 

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -20,7 +21,8 @@ type DNSResult struct {
 // and per-IP failures are lines, never errors: DNS never blocks termination.
 func (a *Activities) DeleteDNS(ctx context.Context, t pipeline.Target) (DNSResult, error) {
 	ctx = withService(ctx, t.ServiceID)
-	l := a.newLines(t.ServiceID)
+	defer observePhase(ctx, pipeline.PhaseDNS, time.Now())
+	l := a.newLines(ctx, t, pipeline.PhaseDNS)
 	res := DNSResult{Results: []dns.Result{}, Errors: []string{}}
 	l.add("deleting DNS records")
 	target := dns.Target{FQDN: t.Domain}
@@ -32,6 +34,7 @@ func (a *Activities) DeleteDNS(ctx context.Context, t pipeline.Target) (DNSResul
 	if len(a.DNS) == 0 {
 		l.add("no DNS provider configured")
 	}
+	leftovers := 0
 	for _, r := range dns.Cleanup(ctx, a.DNS, target) {
 		r.Reason = a.Secrets.Redact(r.Reason)
 		res.Results = append(res.Results, r)
@@ -42,8 +45,10 @@ func (a *Activities) DeleteDNS(ctx context.Context, t pipeline.Target) (DNSResul
 		l.add("%s", line)
 		if r.Status == dns.StatusFail {
 			res.Errors = append(res.Errors, line)
+			leftovers++
 		}
 	}
+	metrics(ctx).Counter("terminate_dns_leftovers_total").Inc(int64(leftovers))
 	l.add("DNS records done")
 	res.Lines = l.list
 	return res, nil

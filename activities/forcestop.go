@@ -2,7 +2,9 @@ package activities
 
 import (
 	"context"
+	"time"
 
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
@@ -13,12 +15,13 @@ import (
 // to destroy a running VM.
 func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult, error) {
 	ctx = withService(ctx, in.Target.ServiceID)
+	defer observePhase(ctx, pipeline.PhaseForceStop, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()
 	c, err := a.client(t.Server)
 	if err != nil {
 		return StopResult{}, err
 	}
-	l := a.newLines(t.ServiceID)
+	l := a.newLines(ctx, t, pipeline.PhaseForceStop)
 	prev, resumed := lastProgress(ctx)
 
 	if missing, err := a.checkIdentity(ctx, c, t); missing {
@@ -53,6 +56,9 @@ func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult,
 			l.add("force-stop request sent (pending shutdown overruled)")
 		default:
 			l.add("force-stop request sent")
+		}
+		if err == nil {
+			metrics(ctx).Counter("terminate_forced_stops_total").Inc(1)
 		}
 	}
 	stopped, waited, err := a.pollStopped(ctx, c, t, l, res.Waited, tm.ForceWindow, tm.StopPoll, tm.ProgressEvery, "", "force-stop: ")

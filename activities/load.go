@@ -46,7 +46,7 @@ func (a *Activities) LoadTarget(ctx context.Context, serviceID int) (LoadResult,
 		VMName: vm.VMName, VMUUID: vm.VMUUID, Domain: svc.Hosting.Domain, IPs: ips,
 		VMStatus: vm.VMStatus, Attempt: vm.TerminateAttempts + 1,
 	}
-	l := a.newLines(serviceID)
+	l := a.newLines(ctx, t, pipeline.PhaseLoad)
 	l.add("[terminate] starting (attempt %d, vmid %d on %s/%s)", t.Attempt, t.VMID, t.Server, t.Node)
 	return LoadResult{Target: t, Lines: l.list}, nil
 }

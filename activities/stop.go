@@ -31,12 +31,13 @@ type StopResult struct {
 // and is not a failure. On retry it resumes the window from its heartbeat.
 func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, error) {
 	ctx = withService(ctx, in.Target.ServiceID)
+	defer observePhase(ctx, pipeline.PhaseStop, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()
 	c, err := a.client(t.Server)
 	if err != nil {
 		return StopResult{}, err
 	}
-	l := a.newLines(t.ServiceID)
+	l := a.newLines(ctx, t, pipeline.PhaseStop)
 	prev, resumed := lastProgress(ctx)
 
 	if missing, err := a.checkIdentity(ctx, c, t); missing {

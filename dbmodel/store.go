@@ -404,3 +404,17 @@ func (s *Store) ModuleLogs(ctx context.Context) ([]ModuleLog, error) {
 	err := s.db.WithContext(ctx).Where("module = ?", s.cfg.ModuleName).Order("id").Find(&rows).Error
 	return rows, err
 }
+
+// CountStatus counts VM rows in a vm_status (e.g. runs waiting for an admin).
+func (s *Store) CountStatus(ctx context.Context, status string) (int64, error) {
+	var n int64
+	err := s.vm(ctx).Where("vm_status = ?", status).Count(&n).Error
+	return n, err
+}
+
+// ServicesWithStatus lists the service ids whose VM row has vm_status.
+func (s *Store) ServicesWithStatus(ctx context.Context, status string, limit int) ([]int, error) {
+	var ids []int
+	err := s.vm(ctx).Where("vm_status = ?", status).Order("service_id").Limit(limit).Pluck("service_id", &ids).Error
+	return ids, err
+}

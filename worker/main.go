@@ -1,6 +1,7 @@
 // Command worker runs the TerminateWorkflow and its activities on the
-// proxmox-terminate task queue. It prints every pipeline line, flushed, and
-// serves /healthz on --http-addr.
+// proxmox-terminate task queue. It prints every pipeline line, flushed,
+// logs structured JSON to stderr, and serves /healthz and /metrics on
+// --http-addr.
 package main
 
 import (
@@ -13,26 +14,31 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/metrics"
 )
 
 func main() {
 	cfgPath := flag.String("config", "", "config file (default $"+config.EnvPath+" or ./config.yaml)")
 	migrate := flag.Bool("migrate", true, "create/update this project's own tables (never WHMCS's)")
-	httpAddr := flag.String("http-addr", "127.0.0.1:9090", "address of /healthz (empty: off)")
+	httpAddr := flag.String("http-addr", "127.0.0.1:9090", "address of /healthz and /metrics (empty: off)")
 	flag.Parse()
-	if err := run(*cfgPath, *migrate, *httpAddr); err != nil {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(*cfgPath, *migrate, *httpAddr, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfgPath string, migrate bool, httpAddr string) error {
+func run(cfgPath string, migrate bool, httpAddr string, logger *slog.Logger) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -42,7 +48,10 @@ func run(cfgPath string, migrate bool, httpAddr string) error {
 		return err
 	}
 	defer deps.Close()
-	c, err := app.Dial(cfg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(waitingGauge(deps.Store))
+	c, err := app.Dial(cfg, metrics.New(reg), logger)
 	if err != nil {
 		return err
 	}
@@ -54,23 +63,41 @@ func run(cfgPath string, migrate bool, httpAddr string) error {
 		return err
 	}
 	if httpAddr != "" {
-		srv := &http.Server{Addr: httpAddr, Handler: healthHandler(c, deps.Store), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/healthz", healthHandler(c, deps.Store))
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Addr: httpAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				slog.Error("http server", "addr", httpAddr, "error", err)
+				logger.Error("http server", "addr", httpAddr, "error", err)
 			}
 		}()
 		defer srv.Close()
 	}
 	w := app.NewWorker(c, deps)
-	slog.Info("worker started", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace, "temporal", cfg.Temporal.Address)
+	logger.Info("worker started", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace, "temporal", cfg.Temporal.Address, "http", httpAddr)
 	return w.Run(worker.InterruptCh())
+}
+
+// waitingGauge reports the VM rows in error_terminate: the runs that wait
+// for an admin, read from the database at each scrape.
+func waitingGauge(store *dbmodel.Store) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "terminate_waiting_for_admin", Help: "VM rows in error_terminate, waiting for an admin",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := store.CountStatus(ctx, dbmodel.StatusErrorTerminate)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 }
 
 // healthHandler answers 200 when Temporal and the database answer.
 func healthHandler(c client.Client, store *dbmodel.Store) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
@@ -83,5 +110,4 @@ func healthHandler(c client.Client, store *dbmodel.Store) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	return mux
 }

@@ -7,12 +7,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"go.temporal.io/api/operatorservice/v1"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -114,9 +116,13 @@ func CheckSearchAttributes(ctx context.Context, c client.Client, namespace strin
 	return nil
 }
 
-// Dial connects to Temporal.
-func Dial(cfg *config.Config) (client.Client, error) {
-	c, err := client.Dial(client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace})
+// Dial connects to Temporal. metrics and logger may be nil.
+func Dial(cfg *config.Config, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
+	opts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, MetricsHandler: metrics}
+	if logger != nil {
+		opts.Logger = tlog.NewStructuredLogger(logger)
+	}
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal %s: %w", cfg.Temporal.Address, err)
 	}

@@ -56,6 +56,7 @@ type Options struct {
 	Client       client.Client        // Temporal client for the worker
 	PVETLS       bool                 // serve the simulator over HTTPS (fingerprint-pinned)
 	PVEListen    string               // default 127.0.0.1:0
+	NoWorker     bool                 // write the config but run no in-process worker (tests run the binary)
 }
 
 // Stack is a running stack.
@@ -65,7 +66,7 @@ type Stack struct {
 	Config     *config.Config
 	ConfigPath string
 	Deps       *app.Deps
-	Worker     worker.Worker
+	Worker     worker.Worker // nil with NoWorker
 }
 
 // Start starts the simulator, writes the config file, and starts a worker.
@@ -116,6 +117,9 @@ func Start(o Options) (*Stack, error) {
 		sim.Close()
 		return nil, err
 	}
+	if o.NoWorker {
+		return &Stack{Sim: sim, SimURL: u, Config: loaded, ConfigPath: path, Deps: deps}, nil
+	}
 	w := app.NewWorker(o.Client, deps)
 	if err := w.Start(); err != nil {
 		deps.Close()
@@ -127,7 +131,9 @@ func Start(o Options) (*Stack, error) {
 
 // Stop stops the worker and the simulator.
 func (s *Stack) Stop() {
-	s.Worker.Stop()
+	if s.Worker != nil {
+		s.Worker.Stop()
+	}
 	s.Deps.Close()
 	s.Sim.Close()
 }
