@@ -453,3 +453,43 @@ func TestWorkerRefusesANamespaceWithoutSearchAttributes(t *testing.T) {
 	err = app.CheckSearchAttributes(ctx, dev.Client(), ns)
 	require.ErrorContains(t, err, "temporal operator search-attribute create --namespace "+ns+" --name VmStatus --type Keyword")
 }
+
+func TestPlanChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(time.Second)
+	mods, err := h.store.ModuleLogs(context.Background())
+	require.NoError(t, err)
+	before := len(h.st.Sim.Requests())
+	code, out, errOut := h.starter("plan", "--service-id", fmt.Sprint(v.id))
+	require.Equal(t, exitOK, code, errOut)
+	for _, want := range []string{
+		fmt.Sprintf("proxmox: VM %d %q on pve-sim/pve1, running; identity matches the record", v.vmid, v.fqdn),
+		"stop: graceful shutdown, poll every", "backup: delete local:backup/vzdump-qemu-",
+		"backup: delete pbs:backup/vm/", fmt.Sprintf("delete: DELETE /nodes/pve1/qemu/%d?purge=1", v.vmid),
+		fmt.Sprintf("dns: fwd-del PLAN [powerdns] example.com ← %s", v.fqdn),
+		fmt.Sprintf("dns: rev-del PLAN [powerdns] 2.0.192.in-addr.arpa ← %s", v.ip4),
+		fmt.Sprintf("tblhosting.dedicatedip %q -> \"\"", v.ip4),
+	} {
+		require.Contains(t, out, want)
+	}
+	// Nothing changed anywhere: Proxmox saw only reads, DNS and DB are intact.
+	for _, r := range h.st.Sim.Requests()[before:] {
+		require.Equal(t, "GET", r.Method, r.Path)
+	}
+	require.Len(t, h.st.Sim.Backups(v.vmid), 2)
+	require.Contains(t, h.records("example.com."), v.fqdn)
+	require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+	after, err := h.store.ModuleLogs(context.Background())
+	require.NoError(t, err)
+	require.Len(t, after, len(mods))
+
+	// A VM that is not the record's: the plan says it would be refused.
+	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Name = "someone-else" }))
+	_, out, _ = h.starter("plan", "--service-id", fmt.Sprint(v.id))
+	require.Contains(t, out, "REFUSED — identity mismatch")
+	// And the click is refused before anything is written.
+	code, _, errOut = h.starter("terminate", "--service-id", fmt.Sprint(v.id))
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, `Proxmox has name "someone-else"`)
+	require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+}

@@ -21,7 +21,8 @@ const usage = `usage:
   starter terminate     --service-id N [--follow] [--config FILE]
   starter status        --service-id N [--follow] [--config FILE]
   starter reset         --service-id N --to terminate|remove|ready|creation|set_ip|change_package|set_dns_records [--config FILE]
-  starter delete-record --service-id N [--config FILE]`
+  starter delete-record --service-id N [--config FILE]
+  starter plan          --service-id N [--config FILE]   (dry run: what a termination would do; changes nothing)`
 
 // Exit codes.
 const (
@@ -83,7 +84,7 @@ func parse(args []string) (opts, error) {
 	}
 	o.cmd = args[0]
 	switch o.cmd {
-	case "terminate", "status", "reset", "delete-record":
+	case "terminate", "status", "reset", "delete-record", "plan":
 	case "-h", "--help", "help":
 		return o, fmt.Errorf("%w: help", errUsage)
 	default:

@@ -81,6 +81,8 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 		return s.reset(ctx, o, out)
 	case "delete-record":
 		return s.deleteRecord(ctx, o, out)
+	case "plan":
+		return s.plan(ctx, o, out)
 	}
 	return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
 }
