@@ -29,6 +29,7 @@ type Activities struct {
 	DNS     []dns.Provider
 	Out     io.Writer // live output; os.Stdout when nil
 	Secrets Redactor  // every configured secret, replaced by [redacted] wherever we write text
+	Requeue *Requeuer // for Reconcile; nil on workers that do not reconcile
 
 	outMu sync.Mutex
 }

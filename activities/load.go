@@ -15,10 +15,15 @@ import (
 type LoadResult struct {
 	Target pipeline.Target `json:"target"`
 	Lines  []pipeline.Line `json:"lines"`
+	// Refusal, when set, is why this attempt cannot touch Proxmox although
+	// the row exists (no identity on the row, its server not configured):
+	// the workflow records it as a failed attempt (error_terminate).
+	Refusal string `json:"refusal,omitempty"`
 }
 
 // LoadTarget reads the service and its VM row and starts an attempt. It
-// refuses (without retry) a service that is gone, has no VM, or was removed.
+// fails (without retry) for a service that is gone, has no VM row, or was
+// removed: there is nothing to record an outcome on.
 func (a *Activities) LoadTarget(ctx context.Context, serviceID int) (LoadResult, error) {
 	svc, err := a.Store.LoadService(ctx, serviceID)
 	if errors.Is(err, dbmodel.ErrNotFound) {
@@ -32,14 +37,6 @@ func (a *Activities) LoadTarget(ctx context.Context, serviceID int) (LoadResult,
 		return LoadResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("service %d: VM row is already 'remove'", serviceID), "already_removed", nil)
 	}
-	if vm.VMID <= 0 || vm.Node == "" || vm.Server == "" {
-		return LoadResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("service %d: VM row has no vmid/node/server (vmid=%d node=%q server=%q)", serviceID, vm.VMID, vm.Node, vm.Server),
-			"no_identity", nil)
-	}
-	if _, err := a.client(vm.Server); err != nil {
-		return LoadResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "config", nil)
-	}
 	ips, _ := ParseIPs(svc.Hosting.DedicatedIP, svc.Hosting.AssignedIPs, vm.IPv4, vm.IPv6)
 	t := pipeline.Target{
 		ServiceID: serviceID, UserID: svc.Hosting.UserID, Server: vm.Server, Node: vm.Node, VMID: vm.VMID,
@@ -48,5 +45,12 @@ func (a *Activities) LoadTarget(ctx context.Context, serviceID int) (LoadResult,
 	}
 	l := a.newLines(ctx, t, pipeline.PhaseLoad)
 	l.add("[terminate] starting (attempt %d, vmid %d on %s/%s)", t.Attempt, t.VMID, t.Server, t.Node)
-	return LoadResult{Target: t, Lines: l.list}, nil
+	res := LoadResult{Target: t}
+	if vm.VMID <= 0 || vm.Node == "" || vm.Server == "" {
+		res.Refusal = fmt.Sprintf("the VM row has no vmid/node/server (vmid=%d node=%q server=%q)", vm.VMID, vm.Node, vm.Server)
+	} else if _, err := a.client(vm.Server); err != nil {
+		res.Refusal = err.Error()
+	}
+	res.Lines = l.list
+	return res, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -32,6 +33,16 @@ type Config struct {
 	DNS      []dns.ProviderConfig `yaml:"dns" json:"dns"`
 	Timing   pipeline.Timing      `yaml:"timing" json:"timing"`
 	Starter  Starter              `yaml:"starter" json:"starter"`
+	Worker   Worker               `yaml:"worker" json:"worker"`
+}
+
+// Worker tunes the worker.
+type Worker struct {
+	// ReconcileEvery is how often the re-queue schedule runs (default 1m):
+	// rows an admin reset to 'terminate' in the billing panel get a run.
+	ReconcileEvery time.Duration `yaml:"reconcile_every" json:"reconcile_every"`
+	// ReconcileDisabled turns the schedule off (it is not deleted).
+	ReconcileDisabled bool `yaml:"reconcile_disabled" json:"reconcile_disabled"`
 }
 
 // Starter tunes the billing panel's entry point.
@@ -96,6 +107,9 @@ func (c *Config) applyDefaults() {
 	if c.Temporal.TaskQueue == "" {
 		c.Temporal.TaskQueue = pipeline.TaskQueue
 	}
+	if c.Worker.ReconcileEvery == 0 {
+		c.Worker.ReconcileEvery = time.Minute
+	}
 	c.Database = c.Database.WithDefaults()
 	c.Timing = c.Timing.WithDefaults()
 }
@@ -126,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Timing.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Worker.ReconcileEvery < time.Second {
+		errs = append(errs, errors.New("worker.reconcile_every must be at least 1s"))
 	}
 	return errors.Join(errs...)
 }

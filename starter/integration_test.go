@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
@@ -492,4 +493,53 @@ func TestPlanChangesNothing(t *testing.T) {
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, `Proxmox has name "someone-else"`)
 	require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+}
+
+// The vendor's admin UI re-queues by writing vm_status='terminate' in the
+// database. The reconcile schedule picks that up exactly once: a waiting run
+// gets one reset-status, a row without a run gets one run, and a row left in
+// error_terminate is never touched (no second activity-log entry).
+func TestScheduleReconcilesDatabaseRequeues(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	waiting := h.seed(time.Second)
+	require.NoError(t, h.st.Sim.UpdateVM(waiting.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
+	code, out := h.terminateFollow(waiting)
+	require.Equal(t, exitWaiting, code, out)
+	untouched := h.seed(time.Second)
+	require.NoError(t, h.st.Sim.UpdateVM(untouched.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
+	code, out = h.terminateFollow(untouched)
+	require.Equal(t, exitWaiting, code, out)
+	norun := h.seed(time.Second)
+
+	// The billing panel's writes.
+	require.NoError(t, h.st.Sim.UpdateVM(waiting.vmid, func(s *pvesim.VMSpec) { s.Protection = false }))
+	require.NoError(t, h.store.SetStatus(ctx, waiting.id, dbmodel.StatusTerminate))
+	require.NoError(t, h.store.SetStatus(ctx, norun.id, dbmodel.StatusTerminate))
+
+	tc := testenv.DevServer(t).Client()
+	tq := h.st.Config.Temporal.TaskQueue
+	require.NoError(t, app.EnsureSchedule(ctx, tc, tq, time.Hour))
+	require.NoError(t, app.EnsureSchedule(ctx, tc, tq, time.Hour), "a second worker's call is harmless")
+	sched := tc.ScheduleClient().GetHandle(ctx, app.ScheduleID(tq))
+	t.Cleanup(func() { _ = sched.Delete(context.Background()) })
+	for i := 0; i < 3; i++ { // several passes: still exactly one effect each
+		require.NoError(t, sched.Trigger(ctx, client.ScheduleTriggerOptions{}))
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, v := range []vm{waiting, norun} {
+		require.Eventually(t, func() bool { return h.row(v.id).VM.VMStatus == dbmodel.StatusRemove }, 30*time.Second, 100*time.Millisecond)
+		require.False(t, h.st.Sim.VMExists(v.vmid))
+	}
+	require.Equal(t, []string{dbmodel.FailurePref + fmt.Sprintf("can't remove VM %d - protection mode enabled", waiting.vmid), dbmodel.SuccessText}, h.activity(waiting))
+	require.Equal(t, []string{dbmodel.SuccessText}, h.activity(norun))
+	require.Equal(t, 2, h.row(waiting.id).VM.TerminateAttempts)
+	// The row nobody reset stays as it was, with its single entry.
+	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(untouched.id).VM.VMStatus)
+	require.Len(t, h.activity(untouched), 1)
+	// One run for the row that had none.
+	require.Eventually(t, func() bool {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId=%q", pipeline.WorkflowID(norun.id))})
+		return err == nil && len(resp.Executions) == 1
+	}, 10*time.Second, 100*time.Millisecond)
 }

@@ -58,6 +58,9 @@ func run(cfgPath string, migrate bool, httpAddr string, logger *slog.Logger) err
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	err = app.CheckSearchAttributes(ctx, c, cfg.Temporal.Namespace)
+	if err == nil && !cfg.Worker.ReconcileDisabled {
+		err = app.EnsureSchedule(ctx, c, cfg.Temporal.TaskQueue, cfg.Worker.ReconcileEvery)
+	}
 	cancel()
 	if err != nil {
 		return err

@@ -108,6 +108,10 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	if err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.SAVmID.ValueSet(int64(t.VMID)), pipeline.SANode.ValueSet(t.Node)); err != nil {
 		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
 	}
+	if load.Refusal != "" {
+		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseLoad},
+			temporal.NewNonRetryableApplicationError(load.Refusal, "refused", nil))
+	}
 
 	// Stop VM: graceful, then forced. Never fatal: DELETE decides.
 	r.set(ctx, pipeline.PhaseStop, "")

@@ -291,3 +291,14 @@ func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
 		`failure:identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`,
 		"status:remove"}, f.calls)
 }
+
+func TestLoadRefusalIsAFailedAttempt(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(activities.LoadResult{Target: target, Refusal: `proxmox server "gone" of the VM row is not configured`}, nil)
+	f.mockAll(t, &n)
+	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
+	f.env.ExecuteWorkflow(TerminateWorkflow, input())
+	require.Equal(t, "reset:ready", f.result(t).Outcome)
+	require.Equal(t, []string{`failure:proxmox server "gone" of the VM row is not configured`, "status:ready"}, f.calls)
+}

@@ -5,16 +5,20 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -82,14 +86,17 @@ func PVEClients(cfg *config.Config, obs pve.Observer) (map[string]*pve.Client, e
 	return out, nil
 }
 
-// Register registers the workflow and activities on w.
+// Register registers the workflows and activities on w.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.TerminateWorkflow, workflow.RegisterOptions{Name: pipeline.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowName})
 	w.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
 }
 
-// NewWorker builds the Temporal worker for the task queue.
+// NewWorker builds the Temporal worker for the task queue; its activities
+// use c to re-queue terminations.
 func NewWorker(c client.Client, d *Deps) worker.Worker {
+	d.Activities.Requeue = &activities.Requeuer{Temporal: c, TaskQueue: d.Config.Temporal.TaskQueue, Timing: d.Config.Timing}
 	w := worker.New(c, d.Config.Temporal.TaskQueue, worker.Options{})
 	Register(w, d.Activities)
 	return w
@@ -112,6 +119,27 @@ func CheckSearchAttributes(ctx context.Context, c client.Client, namespace strin
 	if len(missing) > 0 {
 		return fmt.Errorf("namespace %s lacks search attributes %s; create them with:\n%s",
 			namespace, strings.Join(missing, ", "), pipeline.CreateCommands(namespace))
+	}
+	return nil
+}
+
+// ScheduleID is the re-queue schedule's ID (one per task queue).
+func ScheduleID(taskQueue string) string { return "reconcile-" + taskQueue }
+
+// EnsureSchedule creates the re-queue schedule (every interval, overlapping
+// passes skipped) unless it exists. Every worker may call it.
+func EnsureSchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:      ScheduleID(taskQueue),
+		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Action: &client.ScheduleWorkflowAction{
+			ID: "reconcile-" + taskQueue, Workflow: workflows.ReconcileWorkflowName, TaskQueue: taskQueue,
+			WorkflowExecutionTimeout: 5 * time.Minute,
+		},
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", ScheduleID(taskQueue), err)
 	}
 	return nil
 }

@@ -1,0 +1,98 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+)
+
+// Requeuer holds what Reconcile needs to start and signal runs.
+type Requeuer struct {
+	Temporal  client.Client
+	TaskQueue string
+	Timing    pipeline.Timing
+}
+
+// ReconcileResult lists what one pass did.
+type ReconcileResult struct {
+	Started  []int `json:"started"`  // rows in 'terminate' with no open run: a run was started
+	Requeued []int `json:"requeued"` // runs waiting in error_terminate whose row was reset to 'terminate': signalled
+	Running  []int `json:"running"`  // rows whose run is already working: left alone
+}
+
+// ReconcileLimit bounds one pass.
+const ReconcileLimit = 500
+
+// Reconcile is the billing panel's re-queue: the vendor's admin UI resets a
+// row to vm_status='terminate' in the database. Every row in 'terminate'
+// gets exactly one run: a new one when none is open (starting with
+// conflict policy USE_EXISTING, so a concurrent click or pass attaches
+// instead of starting a second), or a reset-status signal when its run
+// waits in error_terminate. Rows in error_terminate are never touched, so a
+// skipped row writes no activity-log entry.
+func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
+	res := ReconcileResult{Started: []int{}, Requeued: []int{}, Running: []int{}}
+	rq := a.Requeue
+	if rq == nil || rq.Temporal == nil {
+		return res, temporal.NewNonRetryableApplicationError("reconcile: no Temporal client configured on this worker", "config", nil)
+	}
+	ids, err := a.Store.ServicesWithStatus(ctx, dbmodel.StatusTerminate, ReconcileLimit)
+	if err != nil {
+		return res, err
+	}
+	for _, id := range ids {
+		wid := pipeline.WorkflowID(id)
+		d, err := rq.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+		var nf *serviceerror.NotFound
+		open := err == nil && d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		if err != nil && !errors.As(err, &nf) {
+			return res, fmt.Errorf("describe %s: %w", wid, err)
+		}
+		if !open {
+			if err := a.startRun(ctx, rq, id); err != nil {
+				return res, err
+			}
+			res.Started = append(res.Started, id)
+			continue
+		}
+		v, err := rq.Temporal.QueryWorkflow(ctx, wid, "", pipeline.QueryStatus)
+		if err != nil {
+			return res, fmt.Errorf("query %s: %w", wid, err)
+		}
+		var st pipeline.Status
+		if err := v.Get(&st); err != nil {
+			return res, err
+		}
+		if st.Phase != pipeline.PhaseWaiting {
+			res.Running = append(res.Running, id)
+			continue
+		}
+		if err := rq.Temporal.SignalWorkflow(ctx, wid, "", pipeline.SignalReset, dbmodel.StatusTerminate); err != nil {
+			return res, fmt.Errorf("signal %s: %w", wid, err)
+		}
+		res.Requeued = append(res.Requeued, id)
+	}
+	return res, nil
+}
+
+func (a *Activities) startRun(ctx context.Context, rq *Requeuer, id int) error {
+	_, err := rq.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: pipeline.WorkflowID(id), TaskQueue: rq.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(pipeline.SAServiceID.ValueSet(int64(id)),
+			pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate), pipeline.SAPhase.ValueSet(pipeline.PhaseLoad)),
+	}, pipeline.WorkflowName, pipeline.Input{ServiceID: id, Timing: rq.Timing})
+	if err != nil {
+		return fmt.Errorf("start %s: %w", pipeline.WorkflowID(id), err)
+	}
+	return nil
+}
