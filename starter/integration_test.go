@@ -168,7 +168,9 @@ func (h *harness) records(zone string) string {
 
 func TestTerminateEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	v := h.seed(time.Second)
+	// The guest needs 2.5s, well past the first progress line (0.75s) even
+	// when the starter's shutdown got a head start.
+	v := h.seed(2500 * time.Millisecond)
 
 	code, out := h.terminateFollow(v)
 	require.Equal(t, exitOK, code, out)
