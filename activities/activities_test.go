@@ -327,3 +327,38 @@ func TestParseIPs(t *testing.T) {
 	require.Equal(t, []string{"192.0.2.5", "192.0.2.6", "192.0.2.7", "2001:db8::1"}, ips)
 	require.Equal(t, []string{"10.0.0.0/24", "garbage"}, skipped)
 }
+
+// An HA-managed VM: Proxmox answers the overrule parameter with 400 "Not
+// applicable for HA resources"; the force stop goes on without it, and the
+// DELETE with purge=1 removes it from HA too.
+func TestHAManagedVM(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 130, Name: "ha", HA: true, IgnoreACPI: true}))
+	tm := timing
+	tm.StopWindow = 300 * time.Millisecond
+	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm})
+	require.NoError(t, err)
+	var res activities.StopResult
+	require.NoError(t, v.Get(&res))
+	require.False(t, res.Stopped)
+	v, err = f.env.ExecuteActivity(f.acts.ForceStopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&res))
+	require.True(t, res.Stopped, texts(res.Lines))
+	v, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(130, "ha"), Timing: tm})
+	require.NoError(t, err)
+	var del activities.DeleteResult
+	require.NoError(t, v.Get(&del))
+	require.False(t, f.sim.VMExists(130))
+}
+
+func TestExpiredTokenFailsDeleteAtOnce(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 131, Name: "t", Status: "stopped"}))
+	f.sim.SetFault(pvesim.Fault{Kind: pvesim.FaultTokenExpired})
+	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(131, "t"), Timing: timing})
+	app := appErr(t, err)
+	require.True(t, app.NonRetryable())
+	require.Contains(t, app.Message(), "expired")
+	require.NotContains(t, app.Message(), stack.TokenSecret)
+}
