@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -544,4 +546,30 @@ func TestScheduleReconcilesDatabaseRequeues(t *testing.T) {
 		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId=%q", pipeline.WorkflowID(norun.id))})
 		return err == nil && len(resp.Executions) == 1
 	}, 10*time.Second, 100*time.Millisecond)
+}
+
+// --follow streams the running phase's progress from its heartbeat: the
+// "still running" lines appear while the guest is still up, not at the end.
+func TestFollowStreamsHeartbeatLines(t *testing.T) {
+	h := newHarness(t)
+	v := h.seed(4 * time.Second)
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		code := run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--follow", "--config", h.st.ConfigPath}, pw, io.Discard)
+		pw.Close()
+		done <- code
+	}()
+	sc := bufio.NewScanner(pr)
+	var sawLive bool
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "still running, waited") {
+			vmState, ok := h.st.Sim.VM("pve1", v.vmid)
+			if ok && vmState.Status == "running" {
+				sawLive = true
+			}
+		}
+	}
+	require.Equal(t, exitOK, <-done)
+	require.True(t, sawLive, "a progress line must arrive while the guest is still running")
 }

@@ -97,7 +97,13 @@ func Register(w worker.Registry, acts *activities.Activities) {
 // use c to re-queue terminations.
 func NewWorker(c client.Client, d *Deps) worker.Worker {
 	d.Activities.Requeue = &activities.Requeuer{Temporal: c, TaskQueue: d.Config.Temporal.TaskQueue, Timing: d.Config.Timing}
-	w := worker.New(c, d.Config.Temporal.TaskQueue, worker.Options{})
+	w := worker.New(c, d.Config.Temporal.TaskQueue, worker.Options{
+		// Heartbeats carry the live lines of the running phase to
+		// `starter --follow`: send them within a second (the SDK would
+		// otherwise hold them for 80% of the heartbeat timeout). Activities
+		// heartbeat once per status poll, so this adds no traffic.
+		MaxHeartbeatThrottleInterval: time.Second,
+	})
 	Register(w, d.Activities)
 	return w
 }
