@@ -10,7 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
@@ -361,4 +364,65 @@ func TestExpiredTokenFailsDeleteAtOnce(t *testing.T) {
 	require.True(t, app.NonRetryable())
 	require.Contains(t, app.Message(), "expired")
 	require.NotContains(t, app.Message(), stack.TokenSecret)
+}
+
+// A retry that lost the heartbeat (the worker or the connection died right
+// after Proxmox started the destroy task) finds the running task instead of
+// sending a second DELETE.
+func TestDeleteVMRetryFindsTheRunningDestroyTask(t *testing.T) {
+	sim := pvesim.New(pvesim.Options{DestroyDuration: 3 * time.Second})
+	fxr := stack.Cluster()
+	fxr.DestroyDuration = pvesim.Duration(3 * time.Second)
+	require.NoError(t, sim.LoadFixture(fxr))
+	u, err := sim.Start("127.0.0.1:0", false)
+	require.NoError(t, err)
+	defer sim.Close()
+	require.NoError(t, sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 132, Name: "slow", Status: "stopped"}))
+	// The answer to the DELETE comes after the client gave up; Proxmox
+	// started the task anyway.
+	sim.SetFault(pvesim.Fault{Kind: pvesim.FaultLatency, Route: "/nodes/{node}/qemu/{vmid}", Method: "DELETE", Delay: 1500 * time.Millisecond, Count: 1})
+	c, err := pve.New(pve.Config{Name: stack.ServerName, URL: strings.TrimSuffix(u, "/api2/json"), TokenID: stack.TokenID, TokenSecret: stack.TokenSecret, Timeout: time.Second}, nil)
+	require.NoError(t, err)
+	acts := &activities.Activities{PVE: map[string]*pve.Client{stack.ServerName: c}, Out: &strings.Builder{}}
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(30 * time.Second)
+	env.RegisterActivity(acts)
+	// The test environment fires the retry timer at once; let the retry
+	// start only once Proxmox has really started the first destroy task.
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.Attempt < 2 {
+			return
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, tk := range sim.Tasks() {
+				if tk.Type == "qmdestroy" && tk.ID == "132" {
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (activities.DeleteResult, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 1500 * time.Millisecond, MaximumAttempts: 3}})
+		var res activities.DeleteResult
+		err := workflow.ExecuteActivity(ctx, acts.DeleteVM, activities.DeleteInput{Target: target(132, "slow"), Timing: timing}).Get(ctx, &res)
+		return res, err
+	}, workflow.RegisterOptions{Name: "deleteOnce"})
+	env.ExecuteWorkflow("deleteOnce")
+	require.NoError(t, env.GetWorkflowError())
+	var res activities.DeleteResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
+	require.False(t, sim.VMExists(132))
+	n := 0
+	for _, r := range sim.Requests() {
+		if r.Method == "DELETE" && r.Route == "/nodes/{node}/qemu/{vmid}" {
+			n++
+		}
+	}
+	require.Equal(t, 1, n, "one DELETE, whatever the retries")
 }

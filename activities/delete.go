@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -57,6 +58,13 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 	}
 
 	upid := prev.UPID
+	if upid == "" && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+		// A crash can come between Proxmox starting the destroy task and our
+		// heartbeat recording its UPID: look for it before sending another DELETE.
+		if active, err := c.ActiveTasks(ctx, t.Node, t.VMID, "qmdestroy"); err == nil && len(active) > 0 {
+			upid, resumed = active[0], true
+		}
+	}
 	if !resumed || upid == "" {
 		missing, err := a.checkIdentity(ctx, c, t)
 		if missing {

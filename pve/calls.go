@@ -384,3 +384,26 @@ func (c *Client) FindVM(ctx context.Context, vmid int) (vm ClusterVM, ok bool, e
 	}
 	return ClusterVM{}, false, nil
 }
+
+// ActiveTasks lists the running tasks of type typ (e.g. "qmdestroy") for
+// vmid on node. A retried DELETE uses it to find the destroy task an
+// earlier try started before it could record the UPID.
+func (c *Client) ActiveTasks(ctx context.Context, node string, vmid int, typ string) ([]string, error) {
+	var raw []struct {
+		UPID string `json:"upid"`
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}
+	err := c.get(ctx, fmt.Sprintf("/nodes/%s/tasks", url.PathEscape(node)),
+		map[string]string{"source": "active", "vmid": strconv.Itoa(vmid), "typefilter": typ}, &raw)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range raw {
+		if r.Type == typ && r.ID == strconv.Itoa(vmid) {
+			out = append(out, r.UPID)
+		}
+	}
+	return out, nil
+}
