@@ -1,0 +1,327 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+)
+
+// lockedBuffer collects a child process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The worker container, minus Docker: the image's worker binary runs with
+// the compose service's command and exactly its environment (Temporal's
+// address pointed at the dev server, the DSN at a test database), reads the
+// compose-mounted config file, and the image's health probe, run as the
+// compose health check runs it, sees it healthy.
+func TestWorkerRunsAsComposeConfiguresIt(t *testing.T) {
+	dev := testenv.DevServer(t)
+	_, dbcfg := testenv.NewDatabase(t)
+	bin := imageBinaries(t)
+
+	env := secrets()
+	env["TERMINATE_DB_DSN"] = dbcfg.DSN
+	p := mustLoad(t, env)
+	w := service(t, p, "worker")
+	port := freePort(t)
+
+	var childEnv []string
+	for k, v := range envOf(w) {
+		if k == "TEMPORAL_ADDRESS" {
+			v = dev.FrontendHostPort()
+		}
+		childEnv = append(childEnv, k+"="+v)
+	}
+	cfgTarget := envOf(w)["PROXMOX_TERMINATE_CONFIG"]
+	var argv []string
+	for _, a := range w.Command {
+		switch {
+		case a == "--config="+cfgTarget:
+			a = "--config=" + bindSource(t, w, cfgTarget)
+		case strings.HasPrefix(a, "--http-addr="):
+			a = fmt.Sprintf("--http-addr=127.0.0.1:%d", port)
+		}
+		argv = append(argv, a)
+	}
+	require.Len(t, argv, 2)
+
+	out := &lockedBuffer{}
+	cmd := exec.Command(filepath.Join(bin, "worker"), argv...)
+	cmd.Env = childEnv
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+	}
+	t.Cleanup(stop)
+
+	probe := func() (int, string) {
+		test := []string(w.HealthCheck.Test)
+		require.Equal(t, "CMD", test[0])
+		args := []string{strings.Replace(test[2], ":9090/", fmt.Sprintf(":%d/", port), 1)}
+		return healthcheck(t, filepath.Join(bin, filepath.Base(test[1])), nil, args...)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, msg := probe()
+		if code == 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the worker exited (%v) before it was healthy:\n%s", err, out.String())
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "worker not healthy after 60s: %s\n%s", msg, out.String())
+		time.Sleep(300 * time.Millisecond)
+	}
+	logged := func() bool {
+		return strings.Contains(out.String(), "worker started") && strings.Contains(out.String(), "proxmox-terminate")
+	}
+	for end := time.Now().Add(10 * time.Second); !logged() && time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.True(t, logged(), "the worker logs that it polls proxmox-terminate:\n%s", out.String())
+	for _, s := range secrets() {
+		require.NotContains(t, out.String(), s, "the worker never prints a secret")
+	}
+	require.NotContains(t, out.String(), dbcfg.DSN)
+
+	stop()
+	code, _ := probe()
+	require.Equal(t, 1, code, "a stopped worker is unhealthy")
+}
+
+// temporal-create-namespace's script, run with that service's environment
+// against the dev server (the pinned temporal CLI stands in for the one in
+// temporalio/admin-tools): it creates the namespace, registers the search
+// attributes with their types, and can run again.
+func TestCreateNamespaceScriptRegistersSearchAttributes(t *testing.T) {
+	dev := testenv.DevServer(t)
+	cli, err := testenv.TemporalCLI()
+	require.NoError(t, err)
+	p := mustLoad(t, secrets())
+	svc := service(t, p, "temporal-create-namespace")
+	script := filepath.Join(bindSource(t, svc, "/scripts"), filepath.Base(svc.Command[0]))
+
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ns := "pt-deploy-" + hex.EncodeToString(b)
+	run := func(overrides map[string]string) (int, string) {
+		e := envOf(svc)
+		e["TEMPORAL_ADDRESS"] = dev.FrontendHostPort()
+		e["NAMESPACE"] = ns
+		for k, v := range overrides {
+			e[k] = v
+		}
+		e["PATH"] = filepath.Dir(cli) + ":/usr/bin:/bin"
+		e["HOME"] = t.TempDir()
+		var env []string
+		for k, v := range e {
+			env = append(env, k+"="+v)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, svc.Entrypoint[0], script)
+		cmd.Env = env
+		o, err := cmd.CombinedOutput()
+		if err != nil {
+			ee, ok := err.(*exec.ExitError)
+			require.True(t, ok, "%v: %s", err, o)
+			return ee.ExitCode(), string(o)
+		}
+		return 0, string(o)
+	}
+
+	code, out := run(nil)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, fmt.Sprintf("Namespace '%s' created", ns))
+
+	ctx := context.Background()
+	c := dev.Client()
+	d, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
+	require.NoError(t, err)
+	require.Equal(t, 30*24*time.Hour, d.Config.WorkflowExecutionRetentionTtl.AsDuration(), "NAMESPACE_RETENTION default")
+	checkAttributes := func() {
+		sa, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns})
+		require.NoError(t, err)
+		for name, typ := range searchAttributes {
+			got, ok := sa.CustomAttributes[name]
+			require.True(t, ok, "search attribute %s is registered", name)
+			require.Equal(t, enumspb.IndexedValueType(enumspb.IndexedValueType_value["INDEXED_VALUE_TYPE_"+strings.ToUpper(typ)]), got, name)
+		}
+	}
+	checkAttributes()
+
+	// A restart of the job (compose re-runs it on every `up`) succeeds and changes nothing.
+	code, out = run(nil)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, fmt.Sprintf("Namespace '%s' exists", ns))
+	checkAttributes()
+
+	// An attribute registered with another type is an error, not a silent pass.
+	code, out = run(map[string]string{"SEARCH_ATTRIBUTES": "ServiceId=Keyword"})
+	require.NotEqual(t, 0, code, out)
+	code, out = run(map[string]string{"SEARCH_ATTRIBUTES": "ServiceId"})
+	require.NotEqual(t, 0, code, out)
+	require.Contains(t, out, "want Name=Type")
+}
+
+// The schema job's script is the samples' sequence with our variables;
+// without a MySQL it cannot run here, so check its commands and syntax.
+func TestSetupMySQLScript(t *testing.T) {
+	p := mustLoad(t, secrets())
+	svc := service(t, p, "temporal-admin-tools")
+	script := filepath.Join(bindSource(t, svc, "/scripts"), filepath.Base(svc.Command[0]))
+	out, err := exec.Command("sh", "-n", script).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	b, err := os.ReadFile(script)
+	require.NoError(t, err)
+	s := string(b)
+	for _, db := range []string{`"$DBNAME"`, `"$VISIBILITY_DBNAME"`} {
+		require.Contains(t, s, "tool --db "+db+" create\n")
+		require.Contains(t, s, "tool --db "+db+" setup-schema -v 0.0\n")
+	}
+	require.Contains(t, s, `update-schema -d "$SCHEMA_DIR/temporal/versioned"`)
+	require.Contains(t, s, `update-schema -d "$SCHEMA_DIR/visibility/versioned"`)
+	require.Contains(t, s, "SCHEMA_DIR=/etc/temporal/schema/mysql/v8\n")
+	require.Contains(t, s, `--plugin mysql8 --ep "$MYSQL_SEEDS" -u "$MYSQL_USER" -p "$DB_PORT"`)
+	e := envOf(svc)
+	for _, v := range []string{"MYSQL_SEEDS", "MYSQL_USER", "SQL_PASSWORD", "DB_PORT"} {
+		require.NotEmpty(t, e[v], "the script needs %s", v)
+	}
+	// Without its variables the script stops before touching anything.
+	cmd := exec.Command("sh", script)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	o, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(o), "MYSQL_SEEDS")
+}
+
+// The systemd units verify with systemd-analyze (their binary replaced by
+// the worker the Dockerfile builds) and use only flags the worker has.
+func TestSystemdUnits(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze is missing: apt-get install -y systemd")
+	}
+	worker := filepath.Join(imageBinaries(t), "worker")
+	flags := workerFlags(t, worker)
+	for _, want := range []string{"config", "http-addr", "migrate"} {
+		require.Contains(t, flags, want)
+	}
+
+	units, err := filepath.Glob(filepath.Join(root, "deploy", "systemd", "*.service"))
+	require.NoError(t, err)
+	require.Len(t, units, 2)
+	for _, u := range units {
+		base := filepath.Base(u)
+		kv := unitKeys(t, u)
+		require.Equal(t, []string{"/etc/proxmox-terminate/worker.env"}, kv["EnvironmentFile"], base)
+		require.Equal(t, []string{"yes"}, kv["DynamicUser"], "%s runs as an unprivileged user", base)
+		require.Equal(t, []string{"on-failure"}, kv["Restart"], base)
+		require.Equal(t, []string{"multi-user.target"}, kv["WantedBy"], base)
+		require.Len(t, kv["ExecStart"], 1)
+		argv := strings.Fields(kv["ExecStart"][0])
+		require.Equal(t, "/usr/local/bin/proxmox-terminate-worker", argv[0], base)
+		for i := 1; i < len(argv); i++ {
+			require.True(t, strings.HasPrefix(argv[i], "--"), "%s: %s", base, argv[i])
+			name, _, hasValue := strings.Cut(strings.TrimPrefix(argv[i], "--"), "=")
+			require.Contains(t, flags, name, "%s: the worker has no --%s", base, name)
+			if !hasValue {
+				i++ // "--flag value"
+			}
+		}
+		require.Contains(t, argv, "/etc/proxmox-terminate/config.yaml")
+
+		// systemd-analyze verify, on a copy that names an existing binary.
+		dir := t.TempDir()
+		b, err := os.ReadFile(u)
+		require.NoError(t, err)
+		name := strings.Replace(base, "@.service", "@9091.service", 1)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, base), bytes.ReplaceAll(b, []byte("/usr/local/bin/proxmox-terminate-worker"), []byte(worker)), 0o644))
+		out, err := exec.Command(analyze, "verify", filepath.Join(dir, name)).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify %s", base)
+	}
+	tmpl := unitKeys(t, filepath.Join(root, "deploy", "systemd", "proxmox-terminate-worker@.service"))
+	require.Contains(t, tmpl["ExecStart"][0], "--http-addr 127.0.0.1:%i", "one /healthz port per instance")
+}
+
+// workerFlags lists the flags `worker -h` prints.
+func workerFlags(t *testing.T, bin string) []string {
+	t.Helper()
+	out, _ := exec.Command(bin, "-h").CombinedOutput() // flag's -h exits 2
+	var flags []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9-]*)`).FindAllStringSubmatch(string(out), -1) {
+		flags = append(flags, m[1])
+	}
+	require.NotEmpty(t, flags, "%s", out)
+	return flags
+}
+
+// unitKeys reads a unit file's Key=Value lines (all sections).
+func unitKeys(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	out := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "[") {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		require.True(t, ok, "%s: %q", path, l)
+		out[k] = append(out[k], v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
