@@ -16,11 +16,10 @@ type BackupsInput struct {
 
 // BackupsResult counts what was removed and what was left behind.
 type BackupsResult struct {
-	Deleted  []string        `json:"deleted"`
-	Left     []string        `json:"left"` // protected or failed: leftovers for an admin
-	Errors   []string        `json:"errors"`
-	Lines    []pipeline.Line `json:"lines"`
-	Storages int             `json:"storages"`
+	Deleted []string        `json:"deleted"`
+	Left    []string        `json:"left"` // protected or failed: leftovers for an admin
+	Errors  []string        `json:"errors"`
+	Lines   []pipeline.Line `json:"lines"`
 }
 
 // RemoveBackups deletes every backup of the VM on every storage of its node
@@ -56,45 +55,35 @@ func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (Backup
 		res.Lines = l.list
 		return res, nil
 	}
-	storages, err := c.BackupStorages(ctx, t.Node)
+	backups, listErrs, err := c.VMBackups(ctx, t.Node, t.VMID)
 	if err != nil {
 		fail("backups: cannot list storages of %s: %v", t.Node, err)
 		res.Lines = l.list
 		return res, nil
 	}
-	res.Storages = len(storages)
-	seen := map[string]bool{}
-	for _, s := range storages {
-		backups, err := c.Backups(ctx, t.Node, s.Storage, t.VMID)
-		if err != nil {
-			fail("backups: cannot list %s: %v", s.Storage, err)
+	for _, e := range listErrs {
+		fail("backups: cannot list %v", e)
+	}
+	for _, b := range backups {
+		if b.Protected {
+			l.add("backup kept (protected): %s", b.VolID)
+			res.Left = append(res.Left, b.VolID)
 			continue
 		}
-		for _, b := range backups {
-			if seen[b.VolID] {
-				continue
-			}
-			seen[b.VolID] = true
-			if b.Protected {
-				l.add("backup kept (protected): %s", b.VolID)
-				res.Left = append(res.Left, b.VolID)
-				continue
-			}
-			upid, err := c.DeleteVolume(ctx, t.Node, s.Storage, b.VolID)
-			if err == nil && upid != "" {
-				wctx, cancel := context.WithTimeout(ctx, time.Minute)
-				_, err = c.WaitTask(wctx, t.Node, upid, min(tm.TaskPoll, 500*time.Millisecond), nil)
-				cancel()
-			}
-			if err != nil {
-				fail("backup delete FAIL %s: %v", b.VolID, err)
-				res.Left = append(res.Left, b.VolID)
-				continue
-			}
-			l.add("backup deleted: %s", b.VolID)
-			res.Deleted = append(res.Deleted, b.VolID)
-			heartbeat(ctx, Progress{Lines: l.list})
+		upid, err := c.DeleteVolume(ctx, t.Node, b.Storage, b.VolID)
+		if err == nil && upid != "" {
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			_, err = c.WaitTask(wctx, t.Node, upid, min(tm.TaskPoll, 500*time.Millisecond), nil)
+			cancel()
 		}
+		if err != nil {
+			fail("backup delete FAIL %s: %v", b.VolID, err)
+			res.Left = append(res.Left, b.VolID)
+			continue
+		}
+		l.add("backup deleted: %s", b.VolID)
+		res.Deleted = append(res.Deleted, b.VolID)
+		heartbeat(ctx, Progress{Lines: l.list})
 	}
 	metrics(ctx).Counter("terminate_backup_leftovers_total").Inc(int64(len(res.Left)))
 	if len(res.Left) == 0 {

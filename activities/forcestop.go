@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
-	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
 // ForceStopVM hard-stops the VM, aborting a pending graceful shutdown
@@ -17,27 +16,11 @@ func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult,
 	ctx = withService(ctx, in.Target.ServiceID)
 	defer observePhase(ctx, pipeline.PhaseForceStop, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()
-	c, err := a.client(t.Server)
-	if err != nil {
-		return StopResult{}, err
-	}
 	l := a.newLines(ctx, t, pipeline.PhaseForceStop)
 	prev, resumed := lastProgress(ctx)
-
-	if missing, err := a.checkIdentity(ctx, c, t); missing {
-		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
-		return StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
-	} else if err != nil {
-		l.add("%s", reason(err))
-		return StopResult{Lines: l.list}, err
-	}
-	st, err := c.VMStatus(ctx, t.Node, t.VMID)
-	if pve.IsMissingVM(err) {
-		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
-		return StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
-	}
-	if err != nil {
-		return StopResult{}, err
+	c, st, done, err := a.inspect(ctx, t, l)
+	if done != nil || err != nil {
+		return *done, err
 	}
 	if !st.Running() {
 		l.add("stopped before the force stop")

@@ -33,27 +33,11 @@ func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, erro
 	ctx = withService(ctx, in.Target.ServiceID)
 	defer observePhase(ctx, pipeline.PhaseStop, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()
-	c, err := a.client(t.Server)
-	if err != nil {
-		return StopResult{}, err
-	}
 	l := a.newLines(ctx, t, pipeline.PhaseStop)
 	prev, resumed := lastProgress(ctx)
-
-	if missing, err := a.checkIdentity(ctx, c, t); missing {
-		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
-		return StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
-	} else if err != nil {
-		l.add("%s", reason(err))
-		return StopResult{Lines: l.list}, err
-	}
-	st, err := c.VMStatus(ctx, t.Node, t.VMID)
-	if pve.IsMissingVM(err) {
-		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
-		return StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
-	}
-	if err != nil {
-		return StopResult{}, err
+	c, st, done, err := a.inspect(ctx, t, l)
+	if done != nil || err != nil {
+		return *done, err
 	}
 	if !resumed {
 		l.add("remote status: %s, vmid: %d", describe(st), t.VMID)
@@ -97,6 +81,31 @@ func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, erro
 	}
 	res.Lines = l.list
 	return res, nil
+}
+
+// inspect is how both stop phases begin: the VM's identity, then its
+// status. done is set when the phase has nothing to do (the VM is gone from
+// the node) or must end (identity mismatch, an error).
+func (a *Activities) inspect(ctx context.Context, t pipeline.Target, l *lines) (*pve.Client, pve.VMStatus, *StopResult, error) {
+	var st pve.VMStatus
+	c, err := a.client(t.Server)
+	if err != nil {
+		return nil, st, &StopResult{}, err
+	}
+	missing, err := a.checkIdentity(ctx, c, t)
+	if err == nil && !missing {
+		st, err = c.VMStatus(ctx, t.Node, t.VMID)
+		missing = pve.IsMissingVM(err)
+	}
+	switch {
+	case missing:
+		l.add("remote status: missing, vmid: %d (no such VM on node %s)", t.VMID, t.Node)
+		return c, st, &StopResult{Stopped: true, Missing: true, Lines: l.list}, nil
+	case err != nil:
+		l.add("%s", reason(err))
+		return c, st, &StopResult{Lines: l.list}, err
+	}
+	return c, st, nil, nil
 }
 
 // pollStopped polls until the VM is off or window has passed since waited=0.

@@ -267,6 +267,32 @@ func (c *Client) Backups(ctx context.Context, node, storage string, vmid int) ([
 	return out, nil
 }
 
+// VMBackups lists the VM's backups on every backup storage of node, each
+// volid once (a shared storage is visible from every node and may be listed
+// under several names of the same target). A storage that cannot be listed
+// is reported in errs; the others are still listed.
+func (c *Client) VMBackups(ctx context.Context, node string, vmid int) (backups []Backup, errs []error, err error) {
+	storages, err := c.BackupStorages(ctx, node)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, s := range storages {
+		list, err := c.Backups(ctx, node, s.Storage, vmid)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("storage %s: %w", s.Storage, err))
+			continue
+		}
+		for _, b := range list {
+			if !seen[b.VolID] {
+				seen[b.VolID] = true
+				backups = append(backups, b)
+			}
+		}
+	}
+	return backups, errs, nil
+}
+
 // DeleteVolume deletes a volume (a backup archive). Proxmox runs it as a
 // task on current releases (the UPID is returned) and synchronously on old
 // ones (the UPID is "").

@@ -74,30 +74,21 @@ func (s *session) plan(ctx context.Context, o opts, out io.Writer) (int, error) 
 			p("delete: DELETE /nodes/%s/qemu/%d?purge=1&destroy-unreferenced-disks=1", vm.Node, vm.VMID)
 		}
 	}
-	storages, err := c.BackupStorages(ctx, vm.Node)
+	backups, listErrs, err := c.VMBackups(ctx, vm.Node, vm.VMID)
 	if err != nil {
 		p("backups: cannot list storages: %v", err)
 	}
-	seen := map[string]bool{}
-	for _, st := range storages {
-		backups, err := c.Backups(ctx, vm.Node, st.Storage, vm.VMID)
-		if err != nil {
-			p("backups: cannot list %s: %v", st.Storage, err)
-			continue
-		}
-		for _, b := range backups {
-			if seen[b.VolID] {
-				continue
-			}
-			seen[b.VolID] = true
-			if b.Protected {
-				p("backup: keep (protected) %s", b.VolID)
-			} else {
-				p("backup: delete %s", b.VolID)
-			}
+	for _, e := range listErrs {
+		p("backups: cannot list %v", e)
+	}
+	for _, b := range backups {
+		if b.Protected {
+			p("backup: keep (protected) %s", b.VolID)
+		} else {
+			p("backup: delete %s", b.VolID)
 		}
 	}
-	if len(seen) == 0 && err == nil {
+	if len(backups) == 0 && err == nil {
 		p("backups: none")
 	}
 

@@ -282,10 +282,7 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 	}
 	switch {
 	case rs.waitingForAdmin():
-		if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(o.serviceID), "", pipeline.SignalReset, o.to); err != nil {
-			return exitError, fmt.Errorf("signal: %v", err)
-		}
-		if err := s.waitApplied(ctx, o.serviceID, rs.status); err != nil {
+		if err := s.signal(ctx, o.serviceID, pipeline.SignalReset, o.to, rs.status); err != nil {
 			return exitError, err
 		}
 	case rs.running:
@@ -321,10 +318,7 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 	}
 	switch {
 	case rs.waitingForAdmin():
-		if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(o.serviceID), "", pipeline.SignalDelete, nil); err != nil {
-			return exitError, fmt.Errorf("signal: %v", err)
-		}
-		if err := s.waitApplied(ctx, o.serviceID, rs.status); err != nil {
+		if err := s.signal(ctx, o.serviceID, pipeline.SignalDelete, nil, rs.status); err != nil {
 			return exitError, err
 		}
 	case rs.running:
@@ -338,6 +332,14 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 	}
 	fmt.Fprintln(out, "success")
 	return exitOK, nil
+}
+
+// signal sends an admin signal to the waiting run and waits until it acted.
+func (s *session) signal(ctx context.Context, serviceID int, name string, arg any, before pipeline.Status) error {
+	if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(serviceID), "", name, arg); err != nil {
+		return fmt.Errorf("signal %s: %v", name, err)
+	}
+	return s.waitApplied(ctx, serviceID, before)
 }
 
 // waitApplied waits until the run has acted on the admin's signal: it left
