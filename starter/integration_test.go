@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -49,7 +50,7 @@ type harness struct {
 	out   *syncBuffer
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, extraDNS ...dns.ProviderConfig) *harness {
 	t.Helper()
 	dev := testenv.DevServer(t)
 	store, dbcfg := testenv.NewDatabase(t)
@@ -58,7 +59,7 @@ func newHarness(t *testing.T) *harness {
 	st, err := stack.Start(stack.Options{
 		Dir: t.TempDir(), DB: dbcfg, TemporalHost: dev.FrontendHostPort(),
 		TaskQueue: fmt.Sprintf("pt-%s-%d", t.Name(), nextID.Add(1)), Fixture: stack.Cluster(),
-		DNS: []dns.ProviderConfig{pdns.Config("powerdns")}, Client: dev.Client(), WorkerOut: h.out,
+		DNS: append(extraDNS, pdns.Config("powerdns")), Client: dev.Client(), WorkerOut: h.out,
 	})
 	require.NoError(t, err)
 	t.Cleanup(st.Stop)
@@ -572,4 +573,26 @@ func TestFollowStreamsHeartbeatLines(t *testing.T) {
 	}
 	require.Equal(t, exitOK, <-done)
 	require.True(t, sawLive, "a progress line must arrive while the guest is still running")
+}
+
+// One DNS provider is down while another holds the same zones: the
+// termination succeeds, and the lines show the failure and the successes.
+func TestDNSProviderDownNeverBlocksTermination(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + l.Addr().String()
+	l.Close() // nothing listens there any more
+	h := newHarness(t, dns.ProviderConfig{Kind: "powerdns", Name: "pdns-down", URL: dead, APIKey: "down-key-123", Timeout: time.Second})
+	v := h.seed(time.Second)
+	code, out := h.terminateFollow(v)
+	require.Equal(t, exitOK, code, out)
+	require.Contains(t, out, "FAIL [pdns-down]")
+	require.Contains(t, out, fmt.Sprintf("fwd-del OK [powerdns] example.com ← %s", v.fqdn))
+	require.Contains(t, out, fmt.Sprintf("rev-del OK [powerdns] 2.0.192.in-addr.arpa ← %s", v.ip4))
+	require.Contains(t, out, "result=success")
+	require.NotContains(t, out, "down-key-123")
+	require.Equal(t, dbmodel.StatusRemove, h.row(v.id).VM.VMStatus)
+	logs, err := h.store.ActionLogs(context.Background(), v.id)
+	require.NoError(t, err)
+	require.Contains(t, logs[0].Errors, "FAIL [pdns-down]", "the action log keeps the DNS failure")
 }
