@@ -57,6 +57,14 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 		return res, a.classify(err)
 	}
 
+	// One of the node's slots for the DELETE and its destroy task: a fleet
+	// run cannot flood a node with destroys.
+	release, err := c.AcquireNode(ctx, t.Node, func() { heartbeat(ctx, prev) })
+	if err != nil {
+		return fail(err)
+	}
+	defer release()
+
 	upid := prev.UPID
 	if upid == "" && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
 		// A crash can come between Proxmox starting the destroy task and our

@@ -135,8 +135,13 @@ func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout in
 	if timeout > 0 {
 		params["timeout"] = strconv.Itoa(timeout)
 	}
+	release, err := c.AcquireNode(ctx, node, nil)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	var upid string
-	err := c.post(ctx, vmPath(node, vmid)+"/status/shutdown", params, &upid)
+	err = c.post(ctx, vmPath(node, vmid)+"/status/shutdown", params, &upid)
 	return upid, err
 }
 
@@ -148,6 +153,11 @@ func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout in
 // and stops without the parameter. A failed version read never blocks the
 // stop: the parameter is tried and the 400 fallback decides.
 func (c *Client) Stop(ctx context.Context, node string, vmid int, abort ...string) (upid string, overruled bool, err error) {
+	release, err := c.AcquireNode(ctx, node, nil)
+	if err != nil {
+		return "", false, err
+	}
+	defer release()
 	overrule, verr := c.supportsOverrule(ctx)
 	if verr != nil {
 		overrule = true
@@ -307,7 +317,8 @@ func (c *Client) DeleteVolume(ctx context.Context, node, storage, volid string) 
 
 // DeleteVM sends DELETE /nodes/{node}/qemu/{vmid}?purge=1&destroy-unreferenced-disks=1
 // and returns the destroy task's UPID. Proxmox checks synchronously that the
-// VM exists, is not protected and is not running.
+// VM exists, is not protected and is not running. The caller holds a node
+// slot (AcquireNode) across the DELETE and its task.
 func (c *Client) DeleteVM(ctx context.Context, node string, vmid int) (string, error) {
 	var upid string
 	err := c.del(ctx, vmPath(node, vmid), map[string]string{"purge": "1", "destroy-unreferenced-disks": "1"}, &upid)

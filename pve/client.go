@@ -33,6 +33,10 @@ type Config struct {
 	Fingerprint    string        `yaml:"fingerprint" json:"fingerprint"`           // SHA-256 of the server certificate, "AA:BB:..."
 	Insecure       bool          `yaml:"insecure" json:"insecure"`                 // skip TLS verification (lab only)
 	Timeout        time.Duration `yaml:"timeout" json:"timeout"`                   // per HTTP call; default 30s
+	// NodeConcurrency bounds, per node and per worker process, the state
+	// changes in flight: shutdown and stop requests, and each DELETE with its
+	// destroy task. Default 8; a fleet run then cannot flood a node.
+	NodeConcurrency int `yaml:"node_concurrency" json:"node_concurrency"`
 }
 
 // Secret returns the token secret, from the file or the environment.
@@ -76,6 +80,9 @@ func (c Config) Validate() error {
 	if c.Timeout < 0 {
 		problems = append(problems, "timeout is negative")
 	}
+	if c.NodeConcurrency < 0 {
+		problems = append(problems, "node_concurrency is negative")
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("proxmox server %q: %s", c.Name, strings.Join(problems, "; "))
 	}
@@ -89,6 +96,40 @@ type Client struct {
 
 	verOnce sync.Mutex
 	release string // cached /version release, "" until read
+
+	limit   int
+	semMu   sync.Mutex
+	nodeSem map[string]chan struct{}
+}
+
+// DefaultNodeConcurrency is NodeConcurrency's default.
+const DefaultNodeConcurrency = 8
+
+// AcquireNode takes one of node's slots for a state change, waiting until
+// one is free or ctx ends; the caller must call release. onWait, when set,
+// is called every few seconds while waiting (activities heartbeat there).
+func (c *Client) AcquireNode(ctx context.Context, node string, onWait func()) (release func(), err error) {
+	c.semMu.Lock()
+	sem, ok := c.nodeSem[node]
+	if !ok {
+		sem = make(chan struct{}, c.limit)
+		c.nodeSem[node] = sem
+	}
+	c.semMu.Unlock()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case sem <- struct{}{}:
+			return func() { <-sem }, nil
+		case <-ctx.Done():
+			return nil, &Error{Op: "wait for a free slot on node " + node, Cause: ctx.Err().Error()}
+		case <-tick.C:
+			if onWait != nil {
+				onWait()
+			}
+		}
+	}
 }
 
 // New builds a client. It makes no request.
@@ -121,7 +162,11 @@ func New(cfg Config, obs Observer) (*Client, error) {
 		proxmox.WithAPIToken(cfg.TokenID, cfg.Secret()),
 		proxmox.WithUserAgent("proxmox-terminate"),
 	)
-	return &Client{name: cfg.Name, api: api}, nil
+	limit := cfg.NodeConcurrency
+	if limit == 0 {
+		limit = DefaultNodeConcurrency
+	}
+	return &Client{name: cfg.Name, api: api, limit: limit, nodeSem: map[string]chan struct{}{}}, nil
 }
 
 // Name is the configured server name.

@@ -404,3 +404,26 @@ func TestModuleLogObserverSeesEveryCall(t *testing.T) {
 	require.Equal(t, 500, e.calls[1].Status)
 	require.Contains(t, e.calls[1].Err, "is running - destroy failed")
 }
+
+func TestNodeConcurrencyLimit(t *testing.T) {
+	e := start(t, "8.2", false, func(c *pve.Config) { c.NodeConcurrency = 2 })
+	c := ctx(t)
+	r1, err := e.client.AcquireNode(c, "pve1", nil)
+	require.NoError(t, err)
+	r2, err := e.client.AcquireNode(c, "pve1", nil)
+	require.NoError(t, err)
+	// Another node has its own slots.
+	r3, err := e.client.AcquireNode(c, "pve2", nil)
+	require.NoError(t, err)
+	r3()
+	// pve1 is full: a shutdown waits until a slot frees.
+	short, cancel := context.WithTimeout(c, 200*time.Millisecond)
+	_, err = e.client.Shutdown(short, "pve1", 100, 0)
+	cancel()
+	require.ErrorContains(t, err, "wait for a free slot on node pve1")
+	require.Zero(t, countParam(e.sim, "timeout"), "nothing was sent while waiting")
+	r1()
+	_, err = e.client.Shutdown(c, "pve1", 100, 60)
+	require.NoError(t, err)
+	r2()
+}
