@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -135,6 +136,14 @@ func (a *Activities) confirmGone(ctx context.Context, c *pve.Client, t pipeline.
 			l.add("%s", msg)
 			res.Lines = l.list
 			return res, temporal.NewNonRetryableApplicationError(msg, "moved", nil)
+		}
+		if t.VMName != "" && !strings.EqualFold(strings.TrimSuffix(vm.Name, "."), strings.TrimSuffix(t.VMName, ".")) {
+			// Our destroy task ended OK and the vmid now belongs to another
+			// VM (Proxmox hands freed ids out again): ours is gone.
+			l.add("vmid %d already belongs to another VM (%q on node %s): ours is gone", t.VMID, vm.Name, vm.Node)
+			l.add("VM deleted")
+			res.Lines = l.list
+			return res, nil
 		}
 		msg := fmt.Sprintf("destroy task ended but the cluster still lists vmid %d on node %s", t.VMID, vm.Node)
 		l.add("%s", msg)

@@ -56,6 +56,16 @@ func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
 		if err != nil && !errors.As(err, &nf) {
 			return res, fmt.Errorf("describe %s: %w", wid, err)
 		}
+		// The row was read before Temporal answered: a run may have finished
+		// (row now 'remove') or failed (row now 'error_terminate') in
+		// between. The workflow writes the row before it completes or
+		// waits, so a fresh read after Temporal's answer is the truth.
+		if still, err := a.stillQueued(ctx, id); err != nil || !still {
+			if err != nil {
+				return res, err
+			}
+			continue
+		}
 		if !open {
 			if err := a.startRun(ctx, rq, id); err != nil {
 				return res, err
@@ -75,12 +85,30 @@ func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
 			res.Running = append(res.Running, id)
 			continue
 		}
+		if still, err := a.stillQueued(ctx, id); err != nil || !still {
+			if err != nil {
+				return res, err
+			}
+			continue
+		}
 		if err := rq.Temporal.SignalWorkflow(ctx, wid, "", pipeline.SignalReset, dbmodel.StatusTerminate); err != nil {
 			return res, fmt.Errorf("signal %s: %w", wid, err)
 		}
 		res.Requeued = append(res.Requeued, id)
 	}
 	return res, nil
+}
+
+// stillQueued re-reads the row: is it still in 'terminate'?
+func (a *Activities) stillQueued(ctx context.Context, id int) (bool, error) {
+	svc, err := a.Store.LoadService(ctx, id)
+	if errors.Is(err, dbmodel.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return svc.VM.VMStatus == dbmodel.StatusTerminate, nil
 }
 
 func (a *Activities) startRun(ctx context.Context, rq *Requeuer, id int) error {

@@ -75,6 +75,9 @@ func Load(path string) (*Config, error) {
 // setting must not silently fall back to a default.
 func Parse(data []byte, name string) (*Config, error) {
 	var c Config
+	if strings.TrimSpace(string(data)) == "" {
+		return nil, fmt.Errorf("config %s is empty: see config.example.yaml", name)
+	}
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {

@@ -158,10 +158,8 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 		return s.maybeFollow(o, out)
 	}
 
-	// Fire-and-forget graceful shutdown: the customer's VM starts going down
-	// now; the workflow's stop phase polls it. Never for a VM that is not
-	// the one the record describes (a reused vmid).
-	if err := s.fireShutdown(ctx, client, svc); err != nil {
+	// Never for a VM that is not the one the record describes (a reused vmid).
+	if err := s.checkIdentity(ctx, client, svc); err != nil {
 		return exitError, err
 	}
 
@@ -181,17 +179,18 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	return s.maybeFollow(o, out)
 }
 
-// fireShutdown checks the VM's identity and sends one graceful shutdown
-// without waiting for it. Only an identity mismatch is an error: any other
-// failure (node unreachable, VM already gone) is the workflow's to handle,
-// since its stop phase checks again, sends its own shutdown and polls. The
-// module log has every call.
-func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.Service) error {
-	d := 3 * time.Second
+func (s *session) shutdownTimeout() time.Duration {
 	if v, err := time.ParseDuration(s.cfg.Starter.ShutdownTimeout); err == nil && v > 0 {
-		d = v
+		return v
 	}
-	sctx, cancel := context.WithTimeout(ctx, d)
+	return 3 * time.Second
+}
+
+// checkIdentity refuses a VM that is not the one the record describes. A
+// VM that cannot be read (node unreachable, already gone) is the workflow's
+// to handle: its phases check again.
+func (s *session) checkIdentity(ctx context.Context, c *pve.Client, svc dbmodel.Service) error {
+	sctx, cancel := context.WithTimeout(ctx, s.shutdownTimeout())
 	defer cancel()
 	cfg, err := c.VMConfig(sctx, svc.VM.Node, svc.VM.VMID)
 	if err != nil {
@@ -201,8 +200,16 @@ func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.S
 	if msg := activities.IdentityMismatch(t, cfg); msg != "" {
 		return fmt.Errorf("service %d: %s", svc.Hosting.ID, msg)
 	}
-	_, _ = c.Shutdown(sctx, svc.VM.Node, svc.VM.VMID, int(s.cfg.Timing.StopWindow/time.Second))
 	return nil
+}
+
+// fireShutdown sends one graceful shutdown without waiting for it. Any
+// failure is the workflow's to handle (its stop phase sends its own and
+// polls); the module log has the call.
+func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.Service) {
+	sctx, cancel := context.WithTimeout(ctx, s.shutdownTimeout())
+	defer cancel()
+	_, _ = c.Shutdown(sctx, svc.VM.Node, svc.VM.VMID, int(s.cfg.Timing.StopWindow/time.Second))
 }
 
 func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo) error {

@@ -38,7 +38,11 @@ func main() {
 	}
 }
 
+// dialPatience is how long the worker keeps trying to reach Temporal at start.
+const dialPatience = 2 * time.Minute
+
 func run(cfgPath string, migrate bool, httpAddr string, logger *slog.Logger) error {
+	start := time.Now()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -51,9 +55,19 @@ func run(cfgPath string, migrate bool, httpAddr string, logger *slog.Logger) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(waitingGauge(deps.Store))
-	c, err := app.Dial(cfg, metrics.New(reg), logger)
-	if err != nil {
-		return err
+	// Temporal may come up after the worker (a restart, a compose start):
+	// keep trying for a while before giving up to the supervisor.
+	var c client.Client
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		c, err = app.Dial(cfg, metrics.New(reg), logger)
+		if err == nil {
+			break
+		}
+		if time.Since(start) > dialPatience {
+			return err
+		}
+		logger.Warn("temporal unreachable, retrying", "address", cfg.Temporal.Address, "error", err, "in", wait.String())
+		time.Sleep(wait)
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

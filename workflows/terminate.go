@@ -158,11 +158,21 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		r.note(ctx, "DNS phase failed: %s", errText(err))
 	}
 
-	// DELETE VM: the only phase that can fail the attempt.
+	// DELETE VM: the only phase that can fail the attempt. A lost worker
+	// (heartbeat or start-to-close timeout) is not Proxmox's answer: the
+	// activity is idempotent, so it runs again (bounded) rather than
+	// spending the retries meant for Proxmox's transient errors.
 	r.set(ctx, pipeline.PhaseDelete, "")
 	var del activities.DeleteResult
-	err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
-	r.add(del.Lines)
+	for round := 1; ; round++ {
+		err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
+		r.add(del.Lines)
+		var to *temporal.TimeoutError
+		if err == nil || !errors.As(err, &to) || round >= maxDeleteRounds {
+			break
+		}
+		r.note(ctx, "DELETE phase timed out (%s), a worker was lost: running it again (%d/%d)", errText(err), round+1, maxDeleteRounds)
+	}
 	if err != nil {
 		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete}, err)
 	}
@@ -178,6 +188,9 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.status.LastError = ""
 	return true, nil
 }
+
+// maxDeleteRounds bounds how often a DELETE phase lost to dead workers runs again.
+const maxDeleteRounds = 5
 
 // fail is the failure path: error_terminate, one activity-log entry, the
 // action log; then the run waits for an admin.

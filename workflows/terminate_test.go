@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -301,4 +302,33 @@ func TestLoadRefusalIsAFailedAttempt(t *testing.T) {
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.Equal(t, "reset:ready", f.result(t).Outcome)
 	require.Equal(t, []string{`failure:proxmox server "gone" of the VM row is not configured`, "status:ready"}, f.calls)
+}
+
+func TestLostWorkersDoNotSpendDeleteRetries(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	f.mockAll(t, &n)
+	f.stop(true, nil)
+	f.deletes(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), nil)
+	f.env.ExecuteWorkflow(TerminateWorkflow, input())
+	require.Equal(t, "terminated", f.result(t).Outcome)
+	require.Equal(t, []string{"load", "stop", "backups", "dns", "delete", "delete", "delete", "cleandb"}, f.calls)
+}
+
+func TestDeleteTimeoutsAreBounded(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	f.mockAll(t, &n)
+	f.stop(true, nil)
+	f.deletes(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil))
+	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
+	f.env.ExecuteWorkflow(TerminateWorkflow, input())
+	require.Equal(t, "reset:ready", f.result(t).Outcome)
+	deletes := 0
+	for _, c := range f.calls {
+		if c == "delete" {
+			deletes++
+		}
+	}
+	require.Equal(t, maxDeleteRounds, deletes)
 }

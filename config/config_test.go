@@ -1,0 +1,56 @@
+package config_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/proxmox-terminate/proxmox-terminate/config"
+)
+
+func TestExampleConfigLoads(t *testing.T) {
+	t.Setenv("TERMINATE_DB_DSN", "whmcs:db-pass-123@tcp(127.0.0.1:3306)/whmcs?parseTime=true")
+	t.Setenv("PVE_TOKEN_SECRET", "pve-secret-456")
+	t.Setenv("PDNS_API_KEY", "pdns-key-789")
+	t.Setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+	c, err := config.Load("../config.example.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "temporal.internal:7233", c.Temporal.Address, "the environment overrides the file")
+	require.Equal(t, "proxmox-terminate", c.Temporal.TaskQueue)
+	require.Equal(t, 120*time.Second, c.Timing.StopWindow)
+	require.Equal(t, time.Minute, c.Worker.ReconcileEvery)
+	require.Equal(t, "puqProxmoxKVM_vm_info", c.Database.VMTable)
+	require.ElementsMatch(t, []string{"db-pass-123", "pve-secret-456", "pdns-key-789"}, c.Secrets())
+}
+
+func TestBadConfigsAreRefusedClearly(t *testing.T) {
+	t.Setenv("PVE_TOKEN_SECRET", "pve-secret-456")
+	base := `database: {driver: mysql, dsn: "u:p@tcp(h:3306)/d"}
+proxmox:
+  - {name: a, url: "https://pve:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+`
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"empty":            {"", "is empty"},
+		"unknown key":      {base + "bogus: 1\n", "field bogus not found"},
+		"typo in timing":   {base + "timing: {stop_windw: 5s}\n", "field stop_windw not found"},
+		"bad duration":     {base + "timing: {stop_window: soon}\n", "soon"},
+		"negative window":  {base + "timing: {stop_window: -5s}\n", "stop_window must be positive"},
+		"no proxmox":       {`database: {driver: mysql, dsn: x}` + "\n", "at least one server"},
+		"bad driver":       {strings.Replace(base, "mysql", "oracle", 1), `driver "oracle"`},
+		"duplicate server": {base + `  - {name: a, url: "https://pve2:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}` + "\n", `duplicate name "a"`},
+		"unset secret env": {strings.Replace(base, "PVE_TOKEN_SECRET}", "PT_TEST_NOT_SET}", 1), "PT_TEST_NOT_SET is empty"},
+		"bad dns kind":     {base + "dns: [{kind: bind9}]\n", "bind9"},
+		"tiny reconcile":   {base + "worker: {reconcile_every: 10ms}\n", "reconcile_every"},
+	} {
+		_, err := config.Parse([]byte(tc.yaml), "test.yaml")
+		require.Error(t, err, name)
+		require.Contains(t, err.Error(), tc.want, name)
+		require.NotContains(t, err.Error(), "pve-secret-456", name)
+	}
+	_, err := config.Parse([]byte(base), "test.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.Unsetenv("PT_TEST_NOT_SET"))
+}
