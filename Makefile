@@ -4,7 +4,7 @@ BIN       := bin
 TEMPORAL  := $(BIN)/temporal
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test vet fmt-check demo bench clean tools
+.PHONY: all build test vet fmt-check demo bench chaos clean tools
 
 all: build
 
@@ -34,6 +34,13 @@ test: $(TEMPORAL) fmt-check vet
 # The main job end to end on embedded defaults.
 demo: $(TEMPORAL)
 	$(GO) run ./demo --temporal $(CURDIR)/$(TEMPORAL)
+
+# Chaos: N terminations with random faults, worker SIGKILLs and one dev-server
+# restart; prints one JSON line of invariants and fails on any violation.
+CHAOS_N ?= 40
+CHAOS_FLAGS ?=
+chaos: $(TEMPORAL)
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) run ./chaos/cmd/chaos -n $(CHAOS_N) $(CHAOS_FLAGS)
 
 bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) test -run '^$$' -bench . -benchmem ./...
