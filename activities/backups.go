@@ -12,6 +12,9 @@ import (
 type BackupsInput struct {
 	Target pipeline.Target `json:"target"`
 	Timing pipeline.Timing `json:"timing"`
+	// OwnerVerified: the stop phase found our VM (identity checked) at its
+	// node, so the vmid is ours and no cluster-wide owner check is needed.
+	OwnerVerified bool `json:"owner_verified"`
 }
 
 // BackupsResult counts what was removed and what was left behind.
@@ -43,17 +46,22 @@ func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (Backup
 		res.Lines = l.list
 		return res, nil
 	}
-	// Backups are found by vmid alone. If the cluster now lists that vmid
-	// for another VM (ours is gone and the id was reused), they are not ours.
-	if vm, found, err := c.FindVM(ctx, t.VMID); err != nil {
-		fail("backups: cannot check who owns vmid %d: %v", t.VMID, err)
-		res.Lines = l.list
-		return res, nil
-	} else if found && (vm.Node != t.Node || (t.VMName != "" && !strings.EqualFold(vm.Name, t.VMName))) {
-		fail("backups: vmid %d now belongs to VM %q on node %s, not to this service's VM %q on %s: leaving every backup of vmid %d alone",
-			t.VMID, vm.Name, vm.Node, t.VMName, t.Node, t.VMID)
-		res.Lines = l.list
-		return res, nil
+	// Backups are found by vmid alone. Unless the stop phase has just seen
+	// our VM at its place, ask the cluster who owns the vmid: if another VM
+	// does (ours is gone and the id was reused), the backups are not ours.
+	if !in.OwnerVerified {
+		vm, found, err := c.FindVM(ctx, t.VMID)
+		if err != nil {
+			fail("backups: cannot check who owns vmid %d: %v", t.VMID, err)
+			res.Lines = l.list
+			return res, nil
+		}
+		if found && (vm.Node != t.Node || (t.VMName != "" && !strings.EqualFold(vm.Name, t.VMName))) {
+			fail("backups: vmid %d now belongs to VM %q on node %s, not to this service's VM %q on %s: leaving every backup of vmid %d alone",
+				t.VMID, vm.Name, vm.Node, t.VMName, t.Node, t.VMID)
+			res.Lines = l.list
+			return res, nil
+		}
 	}
 	backups, listErrs, err := c.VMBackups(ctx, t.Node, t.VMID)
 	if err != nil {

@@ -98,6 +98,11 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 	}
 	res.UPID = upid
 
+	// A destroy task never ends at once (it takes the config lock and
+	// removes disks): the first status read waits one poll interval.
+	if err := sleep(ctx, tm.TaskPoll); err != nil {
+		return fail(err)
+	}
 	wctx, cancel := context.WithTimeout(ctx, tm.DeleteTaskWindow)
 	st, err := c.WaitTask(wctx, t.Node, upid, tm.TaskPoll, func(pve.TaskStatus) {
 		heartbeat(ctx, Progress{UPID: upid, Lines: l.list})

@@ -118,6 +118,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	var stop activities.StopResult
 	err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.StopWindow), a.StopVM, activities.StopInput{Target: t, Timing: tm}).Get(ctx, &stop)
 	r.add(stop.Lines)
+	ownerVerified := err == nil && !stop.Missing
 	if isIdentityMismatch(err) {
 		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseStop}, err)
 	}
@@ -130,6 +131,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		err := workflow.ExecuteActivity(stopCtx(ctx, tm, tm.ForceWindow), a.ForceStopVM,
 			activities.StopInput{Target: t, Timing: tm, ShutdownUPID: stop.ShutdownUPID}).Get(ctx, &force)
 		r.add(force.Lines)
+		ownerVerified = ownerVerified || (err == nil && !force.Missing)
 		if isIdentityMismatch(err) {
 			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseForceStop}, err)
 		}
@@ -141,7 +143,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	// Remove backups: best effort.
 	r.set(ctx, pipeline.PhaseBackups, "")
 	var backups activities.BackupsResult
-	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.BackupsWindow), a.RemoveBackups, activities.BackupsInput{Target: t, Timing: tm}).Get(ctx, &backups)
+	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.BackupsWindow), a.RemoveBackups, activities.BackupsInput{Target: t, Timing: tm, OwnerVerified: ownerVerified}).Get(ctx, &backups)
 	r.add(backups.Lines)
 	r.errors = append(r.errors, backups.Errors...)
 	if err != nil {
