@@ -26,8 +26,9 @@ type session struct {
 	cfg    *config.Config
 	store  *dbmodel.Store
 	ml     activities.ModuleLog // redaction and the module log
-	tc     client.Client
-	cfgErr error
+	tc     client.Client // set by the dial started in newSession
+	tcErr  error
+	dialed chan struct{} // closed when the dial has finished
 }
 
 func newSession(ctx context.Context, path string) (*session, error) {
@@ -35,40 +36,54 @@ func newSession(ctx context.Context, path string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &session{cfg: cfg, dialed: make(chan struct{})}
+	// Every command talks to Temporal: connect while the database answers
+	// (the click's latency is what an admin feels).
+	go func() {
+		defer close(s.dialed)
+		s.tc, s.tcErr = client.DialContext(ctx, client.Options{
+			HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{},
+		})
+	}()
 	store, err := dbmodel.Open(cfg.Database)
+	if err == nil {
+		if err = store.Ping(ctx); err != nil {
+			store.Close()
+		}
+	}
 	if err != nil {
+		s.close()
 		return nil, err
 	}
-	if err := store.Ping(ctx); err != nil {
-		store.Close()
-		return nil, err
-	}
-	s := &session{cfg: cfg, store: store, ml: activities.ModuleLog{Store: store, Secrets: cfg.Secrets()}}
+	s.store, s.ml = store, activities.ModuleLog{Store: store, Secrets: cfg.Secrets()}
 	return s, nil
 }
 
 func (s *session) close() {
-	if s.tc != nil {
-		s.tc.Close()
+	select {
+	case <-s.dialed:
+		if s.tc != nil {
+			s.tc.Close()
+		}
+	default: // still dialing (an unreachable Temporal): the process is ending anyway
 	}
-	s.store.Close()
+	if s.store != nil {
+		s.store.Close()
+	}
 }
 
 func (s *session) redact(msg string) string { return s.ml.Secrets.Redact(msg) }
 
 func (s *session) temporal(ctx context.Context) (client.Client, error) {
-	if s.tc != nil {
-		return s.tc, nil
+	select {
+	case <-s.dialed:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("temporal at %s is unreachable: %v", s.cfg.Temporal.Address, ctx.Err())
 	}
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort: s.cfg.Temporal.Address, Namespace: s.cfg.Temporal.Namespace,
-		Logger: quietLogger{},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("temporal at %s is unreachable: %v", s.cfg.Temporal.Address, err)
+	if s.tcErr != nil {
+		return nil, fmt.Errorf("temporal at %s is unreachable: %v", s.cfg.Temporal.Address, s.tcErr)
 	}
-	s.tc = c
-	return c, nil
+	return s.tc, nil
 }
 
 func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, error) {
@@ -175,6 +190,10 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 		}
 		return exitError, err
 	}
+	// Fire-and-forget graceful shutdown, once the run exists (a click that
+	// fails must leave the VM alone): the customer's VM starts going down
+	// now; the workflow's stop phase polls it.
+	s.fireShutdown(ctx, client, svc)
 	fmt.Fprintln(out, "success")
 	return s.maybeFollow(o, out)
 }
