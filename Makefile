@@ -42,8 +42,12 @@ CHAOS_FLAGS ?=
 chaos: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) run ./chaos/cmd/chaos -n $(CHAOS_N) $(CHAOS_FLAGS)
 
+# Benchmarks: the hot pure functions, then the end-to-end run (bench/README.md;
+# ~8 minutes; BENCH_FLAGS=-quick for a CI-sized run). Writes bench/results/latest.json.
+BENCH_FLAGS ?=
 bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) test -run '^$$' -bench . -benchmem ./...
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) .demo

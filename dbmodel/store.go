@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -106,7 +107,7 @@ func Open(cfg Config) (*Store, error) {
 	var dial gorm.Dialector
 	switch cfg.Driver {
 	case "mysql":
-		dial = mysql.Open(cfg.ResolvedDSN())
+		dial = mysql.Open(mysqlDSN(cfg.ResolvedDSN()))
 	case "sqlite":
 		dial = sqlite.Open(cfg.ResolvedDSN())
 	}
@@ -128,6 +129,24 @@ func Open(cfg Config) (*Store, error) {
 		sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	}
 	return &Store{db: db, cfg: cfg, Now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// mysqlDSN turns on client-side parameter interpolation (one round trip
+// per statement instead of prepare + execute + close: bench/README.md
+// measured 86 → 44 round trips per run) and UTC timestamps, unless the
+// operator's DSN says otherwise.
+func mysqlDSN(dsn string) string {
+	c, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return dsn // gorm reports the parse error
+	}
+	if !strings.Contains(dsn, "interpolateParams=") {
+		c.InterpolateParams = true
+	}
+	if !strings.Contains(dsn, "parseTime=") {
+		c.ParseTime = true
+	}
+	return c.FormatDSN()
 }
 
 func redactDSN(msg, dsn string) string {

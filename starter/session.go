@@ -26,7 +26,7 @@ type session struct {
 	cfg    *config.Config
 	store  *dbmodel.Store
 	ml     activities.ModuleLog // redaction and the module log
-	tc     client.Client // set by the dial started in newSession
+	tc     client.Client        // set by the dial started in newSession
 	tcErr  error
 	dialed chan struct{} // closed when the dial has finished
 }
@@ -43,6 +43,7 @@ func newSession(ctx context.Context, path string) (*session, error) {
 		defer close(s.dialed)
 		s.tc, s.tcErr = client.DialContext(ctx, client.Options{
 			HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{},
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
 		})
 	}()
 	store, err := dbmodel.Open(cfg.Database)
