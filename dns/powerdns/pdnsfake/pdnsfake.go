@@ -26,6 +26,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 )
 
 // Server is a running fake.
@@ -93,14 +94,7 @@ func (s *Server) ctx() (context.Context, context.CancelFunc) {
 func (s *Server) CreateZone(name string, rrsets ...powerdns.RRset) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	for i := range rrsets {
-		if rrsets[i].ChangeType == "" {
-			rrsets[i].ChangeType = "REPLACE"
-		}
-		rrsets[i].Name = core.Absolute(rrsets[i].Name)
-	}
-	_, err := s.api.CreateZone(ctx, name, []string{"ns1.pdnstest.invalid."}, rrsets)
-	return err
+	return pdnstest.CreateZoneVia(ctx, s.api, name, rrsets...)
 }
 
 // AddRecord appends one record to the rrset (name, type) through the API.

@@ -292,13 +292,20 @@ func (s *Server) zoneID(ctx context.Context, zone string) (string, error) {
 func (s *Server) CreateZone(name string, rrsets ...powerdns.RRset) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	return CreateZoneVia(ctx, s.api, name, rrsets...)
+}
+
+// CreateZoneVia creates a Native zone with optional rrsets through any
+// PowerDNS API (the real server or pdnsfake); ChangeType defaults to REPLACE
+// and names may omit the trailing dot.
+func CreateZoneVia(ctx context.Context, api *powerdns.Provider, name string, rrsets ...powerdns.RRset) error {
 	for i := range rrsets {
 		if rrsets[i].ChangeType == "" {
 			rrsets[i].ChangeType = "REPLACE"
 		}
 		rrsets[i].Name = core.Absolute(rrsets[i].Name)
 	}
-	_, err := s.api.CreateZone(ctx, name, []string{"ns1.pdnstest.invalid."}, rrsets)
+	_, err := api.CreateZone(ctx, name, []string{"ns1.pdnstest.invalid."}, rrsets)
 	return err
 }
 
