@@ -132,7 +132,7 @@ func Open(cfg Config) (*Store, error) {
 }
 
 // mysqlDSN turns on client-side parameter interpolation (one round trip
-// per statement instead of prepare + execute + close: bench/README.md
+// per statement instead of prepare + execute + close: test/bench/README.md
 // measured 86 → 44 round trips per run) and UTC timestamps, unless the
 // operator's DSN says otherwise.
 func mysqlDSN(dsn string) string {

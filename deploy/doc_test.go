@@ -177,7 +177,7 @@ func TestInstallGuideCoversTheDeployment(t *testing.T) {
 		require.Contains(t, doc, s)
 	}
 	// Every repository path it names exists.
-	paths := regexp.MustCompile("`((?:deploy|whmcs)/[A-Za-z0-9_./@-]+|docker-compose\\.yml|Dockerfile|config\\.example\\.yaml)`").FindAllStringSubmatch(doc, -1)
+	paths := regexp.MustCompile("`(deploy/[A-Za-z0-9_./@-]+|docker-compose\\.yml|Dockerfile|config\\.example\\.yaml)`").FindAllStringSubmatch(doc, -1)
 	require.NotEmpty(t, paths)
 	var seen []string
 	for _, m := range paths {

@@ -238,7 +238,7 @@ func (d dockerignore) excluded(rel string) bool {
 
 func TestDockerignore(t *testing.T) {
 	d := loadDockerignore(t)
-	for _, p := range []string{".env", "prod.env", "deploy/prod.env", "deploy/worker.env", "config.yaml", ".git/config", "bin/temporal", "whmcs/module_test.go", "dns/dns_test.go"} {
+	for _, p := range []string{".env", "prod.env", "deploy/prod.env", "deploy/worker.env", "config.yaml", ".git/config", "bin/temporal", "deploy/whmcs/module_test.go", "dns/dns_test.go"} {
 		require.True(t, d.excluded(p), "%s must not reach the build context", p)
 	}
 	// Everything the image's go build reads is in the context.

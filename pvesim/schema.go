@@ -14,7 +14,7 @@ import (
 
 // schemaJSON is the subset of the official API schema (pve-docs apidata.js)
 // that the simulator serves and validates against. Regenerate it with
-// scripts/extract-pve-schema.py; never edit it by hand.
+// pvesim/extract-schema.py; never edit it by hand.
 //
 //go:embed testdata/pve-schema-subset.json
 var schemaJSON []byte

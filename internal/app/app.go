@@ -104,7 +104,7 @@ func NewWorker(c client.Client, d *Deps) worker.Worker {
 		// heartbeat once per status poll, so this adds no traffic.
 		MaxHeartbeatThrottleInterval: time.Second,
 		// A fleet run (hundreds of terminations at once) starves the SDK's
-		// default two pollers per queue (bench/README.md measured 96 s → 78 s
+		// default two pollers per queue (test/bench/README.md measured 96 s → 78 s
 		// makespan for 400 runs with 16).
 		MaxConcurrentWorkflowTaskPollers: 16,
 		MaxConcurrentActivityTaskPollers: 16,
@@ -159,7 +159,7 @@ func EnsureSchedule(ctx context.Context, c client.Client, taskQueue string, ever
 func Dial(cfg *config.Config, metrics client.MetricsHandler, logger *slog.Logger) (client.Client, error) {
 	opts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, MetricsHandler: metrics,
 		// Payloads are small JSON: compressing them costs more CPU than it
-		// saves (bench/README.md: −17% worker CPU).
+		// saves (test/bench/README.md: −17% worker CPU).
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}
 	if logger != nil {
 		opts.Logger = tlog.NewStructuredLogger(logger)

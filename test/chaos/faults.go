@@ -5,8 +5,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/proxmox-terminate/proxmox-terminate/chaos/invariant"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos/invariant"
 )
 
 // Routes faults are aimed at.
@@ -22,8 +22,8 @@ const (
 // class, as long as the VM still exists.
 const killed = `^timed out`
 
-// Class is a kind of fault injected into one VM, with the end states the
-// issue documents for it.
+// Class is a kind of fault injected into one VM, with the end states
+// documented for it (test/faultmatrix/README.md).
 type Class struct {
 	Name   string
 	Weight int

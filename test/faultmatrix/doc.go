@@ -1,4 +1,4 @@
-// Package faultmatrix holds issue 6's proof tests, run on the real Temporal
+// Package faultmatrix holds the reliability proof tests, run on the real Temporal
 // dev server, MariaDB, PowerDNS and the Proxmox simulator through the
 // starter binary's CLI contract (`starter terminate --service-id N
 // --follow` exits 0 when the VM is terminated, 3 when the run waits in

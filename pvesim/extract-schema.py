@@ -2,7 +2,7 @@
 """Extract the Proxmox VE API schema subset used by the pvesim simulator.
 
 Usage:
-    scripts/extract-pve-schema.py [APIDATA_JSON] [OUTPUT_JSON]
+    pvesim/extract-schema.py [APIDATA_JSON] [OUTPUT_JSON]
 
 Defaults: /work/shared/pve/apidata.json -> pvesim/testdata/pve-schema-subset.json
 
@@ -111,7 +111,7 @@ def main():
     out = {
         "source": os.path.basename(src),
         "source_sha256": hashlib.sha256(raw).hexdigest(),
-        "generator": "scripts/extract-pve-schema.py",
+        "generator": "pvesim/extract-schema.py",
         "routes": routes,
     }
     with open(dst, "w") as fh:

@@ -24,8 +24,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/proxmox-terminate/proxmox-terminate/chaos"
-	"github.com/proxmox-terminate/proxmox-terminate/chaos/invariant"
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
@@ -35,6 +33,8 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos/invariant"
 )
 
 func TestMain(m *testing.M) {

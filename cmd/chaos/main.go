@@ -1,4 +1,4 @@
-// Command chaos runs issue 6's chaos run and prints its verdict as one JSON
+// Command chaos runs the chaos run and prints its verdict as one JSON
 // line on stdout:
 //
 //	{"runs":N,"lost":0,"duplicate_activity_logs":0,"ips_cleared_while_vm_exists":0,"wrong_vm_actions":0,"undocumented_end_states":0,...}
@@ -7,8 +7,8 @@
 // those counters is not zero (or a refused click left a write behind), 2
 // when the harness itself failed.
 //
-//	go run ./chaos/cmd/chaos -n 200            # by hand
-//	go run ./chaos/cmd/chaos -n 40 -concurrency 16   # CI size
+//	go run ./cmd/chaos -n 200            # by hand
+//	go run ./cmd/chaos -n 40 -concurrency 16   # CI size
 package main
 
 import (
@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/proxmox-terminate/proxmox-terminate/chaos"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Loads a Temporal Web UI page in headless Debian Chromium and writes its DOM
 # to stdout; with a second argument, also a screenshot (PNG) of it.
-#   scripts/webui-screenshot.sh URL [OUT.png]
+#   test/webui/screenshot.sh URL [OUT.png]
 # The flags keep Chromium off the network (this machine has none) and let
 # the single-page app render before the DOM is dumped.
 set -euo pipefail

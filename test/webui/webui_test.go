@@ -37,7 +37,7 @@ func freePort(t *testing.T) string {
 
 // TestWebUIListsRunsWaitingForAnAdmin runs a termination that Proxmox
 // refuses, then loads the Web UI's list filtered by VmStatus in headless
-// Chromium (scripts/webui-screenshot.sh) and finds the run. With
+// Chromium (test/webui/screenshot.sh) and finds the run. With
 // UPDATE_SCREENSHOT=1 it refreshes docs/webui-error-terminate.png.
 func TestWebUIListsRunsWaitingForAnAdmin(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
@@ -81,7 +81,7 @@ func TestWebUIListsRunsWaitingForAnAdmin(t *testing.T) {
 	}
 	var dom string
 	require.Eventually(t, func() bool {
-		out, err := exec.Command(filepath.Join(testenv.RepoRoot(), "scripts", "webui-screenshot.sh"), args...).Output()
+		out, err := exec.Command(filepath.Join(testenv.RepoRoot(), "test", "webui", "screenshot.sh"), args...).Output()
 		dom = string(out)
 		return err == nil && strings.Contains(dom, pipeline.WorkflowID(id))
 	}, 90*time.Second, time.Second, "the Web UI list filtered by VmStatus did not show %s", pipeline.WorkflowID(id))

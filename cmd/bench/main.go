@@ -3,7 +3,7 @@
 // baseline, on the real Temporal dev server, MariaDB, PowerDNS and the
 // Proxmox simulator. See bench/README.md.
 //
-//	go run ./bench/cmd/bench [-n 100,1000] [-starter-calls 200] [-out bench/results/latest.json] [-quick]
+//	go run ./cmd/bench [-n 100,1000] [-starter-calls 200] [-out test/bench/results/latest.json] [-quick]
 package main
 
 import (
@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/proxmox-terminate/proxmox-terminate/bench"
+	"github.com/proxmox-terminate/proxmox-terminate/test/bench"
 )
 
 type multi []string
@@ -30,7 +30,7 @@ func main() {
 	var o bench.Options
 	var sets, wenv multi
 	ns := flag.String("n", "100,1000", "fleet sizes, comma-separated")
-	out := flag.String("out", "bench/results/latest.json", "where to write the JSON report (empty: nowhere)")
+	out := flag.String("out", "test/bench/results/latest.json", "where to write the JSON report (empty: nowhere)")
 	flag.IntVar(&o.StarterCalls, "starter-calls", 200, "starter latency sample")
 	flag.IntVar(&o.SingleRuns, "single-runs", 3, "lone terminations (median reported)")
 	flag.IntVar(&o.SeqSample, "seq-sample", 20, "sequential baseline sample (at most the largest N)")

@@ -15,11 +15,11 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"gopkg.in/yaml.v3"
 
-	"github.com/proxmox-terminate/proxmox-terminate/chaos"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos"
 )
 
 // closedPort is a loopback address nothing listens on.

@@ -1,4 +1,4 @@
-// Package chaos is issue 6's chaos run: N terminations on the real Temporal
+// Package chaos is the chaos run: N terminations on the real Temporal
 // dev server (on a file database, restarted once mid-run), MariaDB,
 // PowerDNS and the Proxmox simulator, with random faults per VM, DNS outages
 // and the worker — a real subprocess — SIGKILLed and restarted at random
@@ -34,7 +34,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/proxmox-terminate/proxmox-terminate/chaos/invariant"
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
@@ -46,6 +45,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos/invariant"
 )
 
 // Options describe a chaos run. Zero values select the defaults noted.

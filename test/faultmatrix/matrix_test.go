@@ -13,11 +13,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/proxmox-terminate/proxmox-terminate/chaos/invariant"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+	"github.com/proxmox-terminate/proxmox-terminate/test/chaos/invariant"
 )
 
 // Routes faults are aimed at.
@@ -394,7 +394,7 @@ func (e *env) lastError(v vm) string {
 
 // README.md's table lists every case of the matrix, with its end state.
 func TestREADMEListsEveryCase(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "faultmatrix", "README.md"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "test", "faultmatrix", "README.md"))
 	require.NoError(t, err)
 	rows := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {

@@ -1,4 +1,4 @@
-// Package invariant checks issue 6's promises after a chaos run: nothing is
+// Package invariant checks the reliability promises after a chaos run: nothing is
 // lost, nothing happens twice, no IP is freed while its VM still exists, and
 // no machine other than the one being terminated is ever stopped or deleted.
 //

@@ -203,7 +203,7 @@ type FleetResult struct {
 	SequentialRatio          float64            `json:"sequential_ratio"`
 }
 
-// Target is one of issue 7's targets.
+// Target is one of the benchmark's performance targets.
 type Target struct {
 	Name     string `json:"name"`
 	Goal     string `json:"goal"`
