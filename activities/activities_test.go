@@ -124,12 +124,12 @@ func TestStopVMRefusesAnotherVM(t *testing.T) {
 	for _, fn := range []any{f.acts.StopVM, f.acts.ForceStopVM} {
 		_, err := f.env.ExecuteActivity(fn, activities.StopInput{Target: target(103, "ours.example.com"), Timing: timing})
 		app := appErr(t, err)
-		require.Equal(t, activities.ErrIdentityMismatch, app.Type())
+		require.Equal(t, pipeline.ErrIdentityMismatch, app.Type())
 		require.True(t, app.NonRetryable())
 		require.Contains(t, app.Message(), `the record describes name "ours.example.com", Proxmox has name "someone-else.example.com"`)
 	}
 	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(103, "ours.example.com"), Timing: timing})
-	require.Equal(t, activities.ErrIdentityMismatch, appErr(t, err).Type())
+	require.Equal(t, pipeline.ErrIdentityMismatch, appErr(t, err).Type())
 	// Nothing was sent that changes the VM.
 	require.Zero(t, f.requests(103, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
 	require.Zero(t, f.requests(103, "POST", "/nodes/{node}/qemu/{vmid}/status/stop"))

@@ -27,7 +27,7 @@ type AdminResult struct {
 func (a *Activities) SetVMStatus(ctx context.Context, in AdminInput) (AdminResult, error) {
 	if !slices.Contains(dbmodel.AdminTargets, in.Status) {
 		return AdminResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("unknown status %q", in.Status), "bad_input", nil)
+			fmt.Sprintf("unknown status %q", in.Status), pipeline.ErrBadInput, nil)
 	}
 	if err := a.Store.SetStatus(ctx, in.ServiceID, in.Status); err != nil {
 		return AdminResult{}, err

@@ -42,7 +42,7 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 	t, tm := in.Target, in.Timing.WithDefaults()
 	c, err := a.client(t.Server)
 	if err != nil {
-		return DeleteResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "config", nil)
+		return DeleteResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrConfig, nil)
 	}
 	l := a.newLines(ctx, t, pipeline.PhaseDelete)
 	prev, resumed := lastProgress(ctx)
@@ -140,7 +140,7 @@ func (a *Activities) confirmGone(ctx context.Context, c *pve.Client, t pipeline.
 			msg := fmt.Sprintf("vmid %d is not on node %s but the cluster lists it on node %s (name %q): not deleting", t.VMID, t.Node, vm.Node, vm.Name)
 			l.add("%s", msg)
 			res.Lines = l.list
-			return res, temporal.NewNonRetryableApplicationError(msg, "moved", nil)
+			return res, temporal.NewNonRetryableApplicationError(msg, pipeline.ErrMoved, nil)
 		}
 		if t.VMName != "" && !strings.EqualFold(strings.TrimSuffix(vm.Name, "."), strings.TrimSuffix(t.VMName, ".")) {
 			// Our destroy task ended OK and the vmid now belongs to another
@@ -153,7 +153,7 @@ func (a *Activities) confirmGone(ctx context.Context, c *pve.Client, t pipeline.
 		msg := fmt.Sprintf("destroy task ended but the cluster still lists vmid %d on node %s", t.VMID, vm.Node)
 		l.add("%s", msg)
 		res.Lines = l.list
-		return res, temporal.NewApplicationError(msg, "still_listed")
+		return res, temporal.NewApplicationError(msg, pipeline.ErrStillListed)
 	}
 	if deleteErr != nil {
 		res.AlreadyGone = true
@@ -178,7 +178,7 @@ func (a *Activities) classify(err error) error {
 	msg := a.Secrets.Redact(reason(err))
 	// A VM locked by a backup or migration frees itself: retry within the
 	// DELETE retry policy's bounds, then fail with the lock's name.
-	if pve.IsTransient(err) || pve.ClassOf(err) == "locked" || errors.Is(err, context.DeadlineExceeded) {
+	if pve.IsTransient(err) || pve.ClassOf(err) == pve.ClassLocked || errors.Is(err, context.DeadlineExceeded) {
 		return temporal.NewApplicationError(msg, pve.ClassOf(err))
 	}
 	return temporal.NewNonRetryableApplicationError(msg, pve.ClassOf(err), nil)

@@ -11,11 +11,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
-// ErrIdentityMismatch is the error type of a VM that is not the one the
-// record describes. The workflow ends the attempt in error_terminate at once:
-// nothing else is touched on Proxmox, in DNS or in the database.
-const ErrIdentityMismatch = "identity_mismatch"
-
 // checkIdentity verifies that the VM at (node, vmid) is the one the record
 // describes: its name, and its smbios1 uuid when the record holds one.
 // Proxmox hands a freed vmid to the next VM created, so a vmid alone never
@@ -29,7 +24,7 @@ func (a *Activities) checkIdentity(ctx context.Context, c *pve.Client, t pipelin
 		return false, err
 	}
 	if msg := IdentityMismatch(t, cfg); msg != "" {
-		return false, temporal.NewNonRetryableApplicationError(msg, ErrIdentityMismatch, nil)
+		return false, temporal.NewNonRetryableApplicationError(msg, pipeline.ErrIdentityMismatch, nil)
 	}
 	return false, nil
 }

@@ -27,7 +27,7 @@ type LoadResult struct {
 func (a *Activities) LoadTarget(ctx context.Context, serviceID int) (LoadResult, error) {
 	svc, err := a.Store.LoadService(ctx, serviceID)
 	if errors.Is(err, dbmodel.ErrNotFound) {
-		return LoadResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "not_found", nil)
+		return LoadResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrNotFound, nil)
 	}
 	if err != nil {
 		return LoadResult{}, err
@@ -35,7 +35,7 @@ func (a *Activities) LoadTarget(ctx context.Context, serviceID int) (LoadResult,
 	vm := svc.VM
 	if vm.VMStatus == dbmodel.StatusRemove {
 		return LoadResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("service %d: VM row is already 'remove'", serviceID), "already_removed", nil)
+			fmt.Sprintf("service %d: VM row is already 'remove'", serviceID), pipeline.ErrAlreadyRemoved, nil)
 	}
 	ips, _ := ParseIPs(svc.Hosting.DedicatedIP, svc.Hosting.AssignedIPs, vm.IPv4, vm.IPv6)
 	t := pipeline.Target{

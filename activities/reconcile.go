@@ -42,7 +42,7 @@ func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	res := ReconcileResult{Started: []int{}, Requeued: []int{}, Running: []int{}}
 	rq := a.Requeue
 	if rq == nil || rq.Temporal == nil {
-		return res, temporal.NewNonRetryableApplicationError("reconcile: no Temporal client configured on this worker", "config", nil)
+		return res, temporal.NewNonRetryableApplicationError("reconcile: no Temporal client configured on this worker", pipeline.ErrConfig, nil)
 	}
 	ids, err := a.Store.ServicesWithStatus(ctx, dbmodel.StatusTerminate, ReconcileLimit)
 	if err != nil {
@@ -50,9 +50,9 @@ func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	}
 	for _, id := range ids {
 		wid := pipeline.WorkflowID(id)
-		d, err := rq.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+		d, err := rq.Temporal.DescribeWorkflow(ctx, wid, "")
 		var nf *serviceerror.NotFound
-		open := err == nil && d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		open := err == nil && d.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 		if err != nil && !errors.As(err, &nf) {
 			return res, fmt.Errorf("describe %s: %w", wid, err)
 		}

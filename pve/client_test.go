@@ -270,7 +270,7 @@ func TestDeleteVMRefusalsKeepProxmoxReason(t *testing.T) {
 	var te *pve.TaskError
 	require.True(t, errors.As(err, &te), "%v", err)
 	require.Equal(t, "VM is locked (backup)", te.ExitStatus)
-	require.Equal(t, "locked", pve.ClassOf(err))
+	require.Equal(t, pve.ClassLocked, pve.ClassOf(err))
 }
 
 func TestDeleteStoppedVMAndConfirmGone(t *testing.T) {

@@ -56,29 +56,46 @@ func (e *Error) Transient() bool {
 	return false
 }
 
+// Failure classes of a Proxmox error (ClassOf): the reason_class of the
+// DELETE failure metric and the Temporal error type of a Proxmox refusal.
+const (
+	ClassConnection      = "connection"       // no HTTP answer
+	ClassAuth            = "auth"             // 401 or 403
+	ClassBadRequest      = "bad_request"      // 400: a parameter Proxmox refused
+	ClassNodeUnreachable = "node_unreachable" // 595/596/599: the node behind pveproxy
+	ClassLockTimeout     = "lock_timeout"     // can't lock file ... got timeout
+	ClassNotFound        = "not_found"        // ... does not exist
+	ClassProtected       = "protected"        // protection mode enabled
+	ClassRunning         = "running"          // VM is running
+	ClassNotImplemented  = "not_implemented"  // 501
+	ClassServer          = "server"           // any other error
+	ClassLocked          = "locked"           // a failed task: VM is locked (backup, migrate, ...)
+	ClassTaskFailed      = "task_failed"      // a failed task, any other exit status
+)
+
 // Class is a short, stable name for the kind of failure, for metrics and logs.
 func (e *Error) Class() string {
 	switch {
 	case e.Status == 0:
-		return "connection"
+		return ClassConnection
 	case e.Status == 401 || e.Status == 403:
-		return "auth"
+		return ClassAuth
 	case e.Status == 400:
-		return "bad_request"
+		return ClassBadRequest
 	case e.Status == 595 || e.Status == 596 || e.Status == 599:
-		return "node_unreachable"
+		return ClassNodeUnreachable
 	case isLockTimeout(e.Message):
-		return "lock_timeout"
+		return ClassLockTimeout
 	case strings.Contains(e.Message, "does not exist"):
-		return "not_found"
+		return ClassNotFound
 	case strings.Contains(e.Message, "protection mode enabled"):
-		return "protected"
+		return ClassProtected
 	case strings.Contains(e.Message, "is running"):
-		return "running"
+		return ClassRunning
 	case e.Status == 501:
-		return "not_implemented"
+		return ClassNotImplemented
 	}
-	return "server"
+	return ClassServer
 }
 
 func isLockTimeout(msg string) bool {
@@ -136,12 +153,12 @@ func ClassOf(err error) string {
 	var te *TaskError
 	if errors.As(err, &te) {
 		if isLockTimeout(te.ExitStatus) {
-			return "lock_timeout"
+			return ClassLockTimeout
 		}
 		if strings.HasPrefix(te.ExitStatus, "VM is locked") {
-			return "locked"
+			return ClassLocked
 		}
-		return "task_failed"
+		return ClassTaskFailed
 	}
 	return "other"
 }

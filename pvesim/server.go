@@ -159,11 +159,8 @@ func (s *Sim) handleAPI(r *http.Request, rec *RecordedRequest) *apiResp {
 	if !knownMethods[method] {
 		return bareResp(501, fmt.Sprintf("method '%s' not available", method))
 	}
-	for _, te := range r.TransferEncoding {
-		if strings.EqualFold(te, "chunked") {
-			return bareResp(501, "chunked transfer encoding not supported")
-		}
-		return bareResp(501, fmt.Sprintf("Unknown transfer encoding '%s'", te))
+	if msg := transferEncodingRefusal(r.TransferEncoding); msg != "" {
+		return bareResp(501, msg)
 	}
 	if !strings.HasPrefix(path, "/api2") {
 		return bareResp(501, fmt.Sprintf("no such file '%s'", path))
@@ -488,6 +485,7 @@ func parseJSONParams(body []byte) (map[string]pval, error) {
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
+		//lint:ignore ST1005 Perl's own message, capital included
 		return nil, fmt.Errorf("Not a HASH reference")
 	}
 	out := map[string]pval{}
@@ -690,4 +688,20 @@ func selfSignedCert(addr net.Addr) (*tls.Certificate, string, error) {
 		return nil, "", err
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, FingerprintSHA256(der), nil
+}
+
+// transferEncodingRefusal is pveproxy's answer to a request that has a
+// Transfer-Encoding: it reads the header as one value (HTTP::Headers joins
+// repeated fields with ", "), so "chunked" alone is "not supported" and any
+// other value, a list holding chunked included, is unknown. "" when the
+// request has none.
+func transferEncodingRefusal(te []string) string {
+	if len(te) == 0 {
+		return ""
+	}
+	v := strings.Join(te, ", ")
+	if strings.EqualFold(v, "chunked") {
+		return "chunked transfer encoding not supported"
+	}
+	return fmt.Sprintf("Unknown transfer encoding '%s'", v)
 }

@@ -37,11 +37,11 @@ func (s *session) follow(ctx context.Context, serviceID int, out io.Writer) (int
 		if qerr == nil {
 			emit(st.Lines)
 		}
-		d, err := c.DescribeWorkflowExecution(ctx, id, "")
+		d, err := c.DescribeWorkflow(ctx, id, "")
 		if err != nil {
 			return exitError, fmt.Errorf("temporal: %v", err)
 		}
-		for _, pa := range d.PendingActivities {
+		for _, pa := range d.RawResponse.PendingActivities {
 			if pa.HeartbeatDetails == nil || len(pa.HeartbeatDetails.Payloads) == 0 {
 				continue
 			}
@@ -50,7 +50,7 @@ func (s *session) follow(ctx context.Context, serviceID int, out io.Writer) (int
 				emit(p.Lines)
 			}
 		}
-		switch d.WorkflowExecutionInfo.Status {
+		switch d.RawResponse.WorkflowExecutionInfo.Status {
 		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 			if qerr == nil && st.Phase == pipeline.PhaseWaiting {
 				return exitWaiting, nil
@@ -61,7 +61,7 @@ func (s *session) follow(ctx context.Context, serviceID int, out io.Writer) (int
 			}
 			return exitOK, nil
 		default:
-			return exitError, fmt.Errorf("workflow %s ended: %s", id, d.WorkflowExecutionInfo.Status)
+			return exitError, fmt.Errorf("workflow %s ended: %s", id, d.RawResponse.WorkflowExecutionInfo.Status)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -115,7 +115,7 @@ func (s *session) describe(ctx context.Context, serviceID int) (runState, error)
 	if err != nil {
 		return runState{}, err
 	}
-	d, err := c.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(serviceID), "")
+	d, err := c.DescribeWorkflow(ctx, pipeline.WorkflowID(serviceID), "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return runState{}, nil
@@ -123,7 +123,7 @@ func (s *session) describe(ctx context.Context, serviceID int) (runState, error)
 	if err != nil {
 		return runState{}, fmt.Errorf("temporal: %v", err)
 	}
-	rs := runState{exists: true, running: d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	rs := runState{exists: true, running: d.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
 	if rs.running {
 		if st, err := s.query(ctx, serviceID); err == nil {
 			rs.status = st

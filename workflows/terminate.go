@@ -61,7 +61,7 @@ func (r *run) add(lines []pipeline.Line) {
 func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result, error) {
 	if in.ServiceID <= 0 {
 		return pipeline.Result{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("service id %d is not positive", in.ServiceID), "bad_input", nil)
+			fmt.Sprintf("service id %d is not positive", in.ServiceID), pipeline.ErrBadInput, nil)
 	}
 	tm := in.Timing.WithDefaults()
 	r := &run{status: pipeline.Status{ServiceID: in.ServiceID, Phase: pipeline.PhaseLoad, VMStatus: dbmodel.StatusTerminate, Lines: []pipeline.Line{}}}
@@ -110,7 +110,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	}
 	if load.Refusal != "" {
 		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseLoad},
-			temporal.NewNonRetryableApplicationError(load.Refusal, "refused", nil))
+			temporal.NewNonRetryableApplicationError(load.Refusal, pipeline.ErrRefused, nil))
 	}
 
 	// Stop VM: graceful, then forced. Never fatal: DELETE decides.
@@ -213,7 +213,7 @@ func fail(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChanne
 
 func isIdentityMismatch(err error) bool {
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.Type() == activities.ErrIdentityMismatch
+	return errors.As(err, &app) && app.Type() == pipeline.ErrIdentityMismatch
 }
 
 // note records a workflow-level line (no I/O here: the query shows it and

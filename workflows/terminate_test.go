@@ -15,6 +15,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
 var target = pipeline.Target{ServiceID: 42, UserID: 7, Server: "pve", Node: "pve1", VMID: 2003, VMName: "vm42",
@@ -109,7 +110,7 @@ func input() pipeline.Input {
 }
 
 func running() error {
-	return temporal.NewNonRetryableApplicationError("VM 2003 is running - destroy failed", "running", nil)
+	return temporal.NewNonRetryableApplicationError("VM 2003 is running - destroy failed", pve.ClassRunning, nil)
 }
 
 func (f *fixture) result(t *testing.T) pipeline.Result {
@@ -149,7 +150,7 @@ func TestStopPhaseErrorIsNotFatal(t *testing.T) {
 	f := newFixture(t)
 	n := 0
 	f.mockAll(t, &n)
-	f.stop(false, temporal.NewNonRetryableApplicationError("node unreachable", "node_unreachable", nil))
+	f.stop(false, temporal.NewNonRetryableApplicationError("node unreachable", pve.ClassNodeUnreachable, nil))
 	f.force(false)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -266,7 +267,7 @@ func TestSignalDuringRunIsIgnored(t *testing.T) {
 func TestLoadFailureFailsTheRun(t *testing.T) {
 	f := newFixture(t)
 	f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(activities.LoadResult{},
-		temporal.NewNonRetryableApplicationError("service 42 is already removed", "already_removed", nil))
+		temporal.NewNonRetryableApplicationError("service 42 is already removed", pipeline.ErrAlreadyRemoved, nil))
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.True(t, f.env.IsWorkflowCompleted())
 	require.ErrorContains(t, f.env.GetWorkflowError(), "already removed")
@@ -282,7 +283,7 @@ func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
 	f := newFixture(t)
 	n := 0
 	f.mockAll(t, &n)
-	f.stop(false, temporal.NewNonRetryableApplicationError(`identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`, activities.ErrIdentityMismatch, nil))
+	f.stop(false, temporal.NewNonRetryableApplicationError(`identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`, pipeline.ErrIdentityMismatch, nil))
 	f.force(true)
 	f.deletes(nil)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "remove") }, time.Hour)

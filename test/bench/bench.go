@@ -379,12 +379,12 @@ func (d *directLauncher) click(ctx context.Context, s svc) (runID string, err er
 	if svcRow.VM.VMStatus == dbmodel.StatusRemove {
 		return "", fmt.Errorf("service %d already removed", s.ID)
 	}
-	desc, err := d.r.e.tc.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(s.ID), "")
+	desc, err := d.r.e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(s.ID), "")
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
 		return "", err
 	}
-	if err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if err == nil && desc.RawResponse.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return "", fmt.Errorf("service %d: a run is already open", s.ID)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -746,11 +746,11 @@ func (r *runner) clickAndWait(ctx context.Context, p *phase, s svc) (time.Time, 
 	wctx, cancel := context.WithTimeout(ctx, r.o.PhaseTimeout)
 	defer cancel()
 	// The run the click started is the current one right after it.
-	d, err := r.e.tc.DescribeWorkflowExecution(wctx, pipeline.WorkflowID(s.ID), "")
+	d, err := r.e.tc.DescribeWorkflow(wctx, pipeline.WorkflowID(s.ID), "")
 	if err != nil {
 		return click, "", err
 	}
-	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	runID := d.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	var res pipeline.Result
 	if err := r.e.tc.GetWorkflow(wctx, pipeline.WorkflowID(s.ID), runID).Get(wctx, &res); err != nil {
 		return click, runID, fmt.Errorf("run of service %d: %w", s.ID, err)
@@ -826,9 +826,9 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 			if p.launcher != nil {
 				runIDs[i], err = p.launcher.click(ctx, s)
 			} else if _, _, err = r.clickStarter(ctx, p, s); err == nil {
-				var d *workflowservice.DescribeWorkflowExecutionResponse
-				if d, err = r.e.tc.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(s.ID), ""); err == nil {
-					runIDs[i] = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+				var d *client.WorkflowExecutionDescription
+				if d, err = r.e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(s.ID), ""); err == nil {
+					runIDs[i] = d.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 				}
 			}
 			if err != nil {

@@ -672,7 +672,7 @@ func (h *harness) checkRefusal(ctx context.Context, s *service, from, to time.Ti
 	var problems []string
 	if svc.VM.VMStatus != "ready" {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, derr := h.tc.DescribeWorkflowExecution(dctx, pipeline.WorkflowID(s.inv.ID), "")
+		_, derr := h.tc.DescribeWorkflow(dctx, pipeline.WorkflowID(s.inv.ID), "")
 		cancel()
 		if derr != nil {
 			problems = append(problems, fmt.Sprintf("vm_status=%s and no run", svc.VM.VMStatus))
@@ -970,11 +970,11 @@ func (h *harness) requeue(ctx context.Context, s *service) {
 func (h *harness) workflow(ctx context.Context, id int) invariant.Workflow {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	d, err := h.tc.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(id), "")
+	d, err := h.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
 	if err != nil {
 		return invariant.Workflow{}
 	}
-	st := d.WorkflowExecutionInfo.Status
+	st := d.RawResponse.WorkflowExecutionInfo.Status
 	wf := invariant.Workflow{Known: true, Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(st)], "WORKFLOW_EXECUTION_STATUS_")}
 	if st == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
 		wf.Failure = h.closeFailure(ctx, id)

@@ -61,7 +61,7 @@ func (e *env) noRun(v vm) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := e.tc.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(v.id), "")
+	_, err := e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(v.id), "")
 	var nf *serviceerror.NotFound
 	require.True(e.t, errors.As(err, &nf), "a run exists for service %d: %v", v.id, err)
 }

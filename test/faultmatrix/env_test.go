@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -398,9 +397,9 @@ func (e *env) waitPhase(ctx context.Context, id int, phase string) error {
 // its attempt-th try.
 func (e *env) waitActivity(ctx context.Context, id int, typ string, attempt int) error {
 	for {
-		d, err := e.tc.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(id), "")
+		d, err := e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
 		if err == nil {
-			for _, pa := range d.PendingActivities {
+			for _, pa := range d.RawResponse.PendingActivities {
 				if pa.GetActivityType().GetName() == typ && int(pa.Attempt) == attempt && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
 					return nil
 				}
@@ -418,11 +417,11 @@ func (e *env) waitActivity(ctx context.Context, id int, typ string, attempt int)
 func (e *env) workflow(id int) invariant.Workflow {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := e.tc.DescribeWorkflowExecution(ctx, pipeline.WorkflowID(id), "")
+	d, err := e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
 	if err != nil {
 		return invariant.Workflow{}
 	}
-	st := d.WorkflowExecutionInfo.Status
+	st := d.RawResponse.WorkflowExecutionInfo.Status
 	wf := invariant.Workflow{Known: true, Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(st)], "WORKFLOW_EXECUTION_STATUS_")}
 	if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		s, err := e.status(ctx, id)
@@ -474,4 +473,3 @@ func (e *env) records(zone string) string {
 	return b.String()
 }
 
-func mustRE(s string) *regexp.Regexp { return regexp.MustCompile(s) }
