@@ -472,4 +472,3 @@ func (e *env) records(zone string) string {
 	}
 	return b.String()
 }
-
