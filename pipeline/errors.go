@@ -29,3 +29,9 @@ const (
 	// vmid (retried).
 	ErrStillListed = "still_listed"
 )
+
+// ErrRowGone: the service's VM row (or its tblhosting row) vanished while
+// the run held it (deleted by hand or by another tool). No retry can bring
+// it back, so the database activities fail with this type at once and the
+// workflow ends the run in a documented state instead of retrying forever.
+const ErrRowGone = "row_gone"
