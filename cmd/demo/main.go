@@ -19,6 +19,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -51,9 +54,57 @@ func main() {
 	dir := flag.String("dir", ".demo", "scratch directory")
 	hold := flag.Bool("hold", false, "keep everything running after the run (Ctrl-C to stop), to explore the Web UI")
 	flag.Parse()
-	if err := run(*temporalCLI, *dir, *hold); err != nil {
+	// SIGINT (Ctrl-C) and SIGTERM stop everything the demo started, at any
+	// point of the run, not only while it holds: the dev server, PowerDNS,
+	// the simulator, the worker and the starter.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigc
+		say("%s: stopping everything", s)
+		code := 1
+		if held.Load() {
+			code = 0
+		}
+		stops.run()
+		os.Exit(code)
+	}()
+	err := run(*temporalCLI, *dir, *hold)
+	stops.run()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
+	}
+}
+
+// stops holds what the demo started, stopped in reverse order once, either
+// at the end of the run or on a signal.
+var stops cleanups
+
+// held is true once the run succeeded and the demo holds for the Web UI.
+var held atomic.Bool
+
+type cleanups struct {
+	mu   sync.Mutex
+	fns  []func()
+	done bool
+}
+
+func (c *cleanups) add(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fns = append(c.fns, f)
+}
+
+func (c *cleanups) run() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	c.done = true
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
 	}
 }
 
@@ -87,7 +138,7 @@ func run(cli, dir string, hold bool) error {
 	if err != nil {
 		return fmt.Errorf("temporal dev server (%s): %w", cli, err)
 	}
-	defer dev.Stop()
+	stops.add(func() { _ = dev.Stop() })
 	ui := "http://localhost:" + uiPort
 	if uiPort == "" {
 		ui = "(see `temporal server start-dev` output)"
@@ -109,12 +160,12 @@ func run(cli, dir string, hold bool) error {
 		if err != nil {
 			return err
 		}
-		defer srv.Stop()
+		stops.add(func() { _ = srv.Stop() })
 		dnsCfg, zoneSrv = srv.Config("powerdns"), srv
 		say("DNS: real pdns_server (PowerDNS Authoritative) at %s", srv.URL)
 	} else {
 		srv := pdnsfake.NewServer()
-		defer srv.Close()
+		stops.add(srv.Close)
 		dnsCfg, zoneSrv = srv.Config("powerdns"), srv
 		say("DNS: pdns_server is not installed; using the in-process server that speaks the PowerDNS API at %s", srv.URL)
 	}
@@ -128,7 +179,7 @@ func run(cli, dir string, hold bool) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	stops.add(func() { _ = store.Close() })
 	if err := whmcsschema.Create(store.DB()); err != nil {
 		return err
 	}
@@ -155,7 +206,7 @@ func run(cli, dir string, hold bool) error {
 	if err != nil {
 		return err
 	}
-	defer workerLog.Close()
+	stops.add(func() { _ = workerLog.Close() })
 	st, err := stack.Start(stack.Options{
 		Dir: dir, DB: dbcfg, TemporalHost: dev.FrontendHostPort(), Fixture: fx, DNS: []dns.ProviderConfig{dnsCfg},
 		Timing: tm, WorkerOut: workerLog, Client: dev.Client(), PVETLS: true,
@@ -163,7 +214,7 @@ func run(cli, dir string, hold bool) error {
 	if err != nil {
 		return err
 	}
-	defer st.Stop()
+	stops.add(st.Stop)
 	if err := stack.AddVMWithBackups(st.Sim, node, vmid, fqdn, 7*time.Second); err != nil {
 		return err
 	}
@@ -180,7 +231,11 @@ func run(cli, dir string, hold bool) error {
 	say("$ starter terminate --service-id %d --follow", serviceID)
 	cmd := exec.Command(starter, "terminate", "--service-id", fmt.Sprint(serviceID), "--follow", "--config", st.ConfigPath)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	if runErr == nil {
+		stops.add(func() { _ = cmd.Process.Kill() }) // a no-op once it has exited
+		runErr = cmd.Wait()
+	}
 
 	// 6. What is left.
 	svc, err := store.LoadService(context.Background(), serviceID)
@@ -202,10 +257,9 @@ func run(cli, dir string, hold bool) error {
 		return errors.New("the termination did not complete")
 	}
 	if hold {
-		say("holding: everything keeps running; Ctrl-C stops it")
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt)
-		<-sig
+		held.Store(true)
+		say("holding: everything keeps running; Ctrl-C or SIGTERM stops it")
+		select {} // the signal handler in main stops everything and exits
 	}
 	return nil
 }

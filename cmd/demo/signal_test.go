@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+)
+
+// demoBinary builds the demo once per test binary.
+func demoBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "demo")
+	build := exec.Command("go", "build", "-o", out, "./cmd/demo")
+	build.Dir = testenv.RepoRoot()
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/demo: %v\n%s", err, b)
+	}
+	return out
+}
+
+// startDemo runs the built demo and returns it with a channel of its
+// stdout lines.
+func startDemo(t *testing.T, hold bool) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cli, err := testenv.TemporalCLI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--temporal", cli, "--dir", filepath.Join(t.TempDir(), "demo")}
+	if hold {
+		args = append(args, "--hold")
+	}
+	cmd := exec.Command(demoBinary(t), args...)
+	cmd.Dir = testenv.RepoRoot()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return cmd, lines
+}
+
+// waitLine waits for a line holding want, failing after a generous bound
+// (a cold build cache or a loaded machine is slow; this is no timing test).
+func waitLine(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(5 * time.Minute)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the demo ended before printing %q", want)
+			}
+			t.Log(l)
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no line %q", want)
+		}
+	}
+}
+
+// descendants lists every live process below pid (from /proc).
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp, ok := ppid(p); ok {
+			parent[p] = pp
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ppid reads a live (not zombie) process's parent.
+func ppid(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+4 >= len(s) {
+		return 0, false
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(f[1])
+	return pp, err == nil
+}
+
+func alive(pid int) bool {
+	_, ok := ppid(pid)
+	return ok
+}
+
+// stopAndCheck sends SIGTERM, waits for the demo to exit and checks that
+// nothing it started is left running.
+func stopAndCheck(t *testing.T, cmd *exec.Cmd, wantCode int) {
+	t.Helper()
+	kids := descendants(cmd.Process.Pid)
+	if len(kids) == 0 {
+		t.Fatal("the demo has no child processes to stop (dev server, PowerDNS)")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the demo did not exit after SIGTERM")
+	}
+	if got := cmd.ProcessState.ExitCode(); got != wantCode {
+		t.Errorf("exit code %d after SIGTERM, want %d", got, wantCode)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var left []int
+		for _, p := range kids {
+			if alive(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes the demo started still run after it exited: %v", left)
+		}
+	}
+}
+
+func TestSIGTERMWhileHoldingStopsEverything(t *testing.T) {
+	cmd, lines := startDemo(t, true)
+	waitLine(t, lines, "holding:")
+	stopAndCheck(t, cmd, 0)
+}
+
+func TestSIGTERMMidRunStopsEverything(t *testing.T) {
+	cmd, lines := startDemo(t, false)
+	waitLine(t, lines, "worker running")
+	stopAndCheck(t, cmd, 1)
+}
