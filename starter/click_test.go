@@ -160,3 +160,32 @@ func TestConcurrentClicksSendOneShutdown(t *testing.T) {
 		require.Equal(t, tq, d.RawResponse.ExecutionConfig.TaskQueue.Name)
 	}
 }
+
+// A configuration the click cannot work with is one error line and exit 1,
+// with no run, no shutdown and the row as it was.
+func TestClickWithAConfigurationErrorIsAnError(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Config)
+		want string
+	}{
+		{"no token_secret", func(c *config.Config) { c.Proxmox[0].TokenSecret = "" }, "token_secret (or token_secret_env) is not set"},
+		{"server not configured", func(c *config.Config) { c.Proxmox[0].Name = "elsewhere" }, `proxmox server "` + stack.ServerName + `" is not configured`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &harness{t: t, st: h.st, store: h.store, pdns: h.pdns, out: h.out}
+			path := h.configVariant(tc.edit)
+			v := h.seed(0)
+			var out, errb strings.Builder
+			code := run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", path}, &out, &errb)
+			require.Equal(t, exitError, code, "%s%s", out.String(), errb.String())
+			require.Empty(t, out.String())
+			require.Equal(t, 1, strings.Count(errb.String(), "\n"), "one line: %q", errb.String())
+			require.Contains(t, errb.String(), tc.want)
+			require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+			require.Zero(t, h.shutdowns(v.vmid))
+			h.noRun(v.id)
+		})
+	}
+}
