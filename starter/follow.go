@@ -15,8 +15,9 @@ import (
 
 // follow prints the run's live lines as they appear: finished phases from
 // the status query, the running phase from its activity's heartbeat. It
-// returns when the run ends (exit 0 on success) or waits for an admin (exit 3).
-func (s *session) follow(ctx context.Context, serviceID int, out io.Writer) (int, error) {
+// returns when the run ends (exit 0 on success) or waits for an admin (exit 3)
+// in an attempt numbered minAttempt or later.
+func (s *session) follow(ctx context.Context, serviceID, minAttempt int, out io.Writer) (int, error) {
 	c, err := s.temporal(ctx)
 	if err != nil {
 		return exitError, err
@@ -52,7 +53,7 @@ func (s *session) follow(ctx context.Context, serviceID int, out io.Writer) (int
 		}
 		switch d.RawResponse.WorkflowExecutionInfo.Status {
 		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-			if qerr == nil && st.Phase == pipeline.PhaseWaiting {
+			if qerr == nil && st.Phase == pipeline.PhaseWaiting && st.Attempt >= minAttempt {
 				return exitWaiting, nil
 			}
 		case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:

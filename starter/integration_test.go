@@ -330,7 +330,7 @@ func TestDeleteFailureKeepsIPsAndRetrySucceeds(t *testing.T) {
 	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = false }))
 	code, out, errOut = h.starter("reset", "--service-id", fmt.Sprint(v.id), "--to", "terminate")
 	require.Equal(t, exitOK, code, errOut)
-	require.Equal(t, "success\n", out)
+	require.True(t, strings.HasPrefix(out, "success\nvm_status=terminate attempt=2"), out)
 	code, out, _ = h.starter("status", "--service-id", fmt.Sprint(v.id), "--follow")
 	require.Equal(t, exitOK, code, out)
 	require.Contains(t, out, "[terminate] starting (attempt 2")

@@ -107,9 +107,10 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 type runState struct {
 	exists  bool
 	running bool
-	status  pipeline.Status
+	phase   string // the run's TerminatePhase search attribute
 }
 
+// describe reads the run from Temporal alone (no query: it needs no worker).
 func (s *session) describe(ctx context.Context, serviceID int) (runState, error) {
 	c, err := s.temporal(ctx)
 	if err != nil {
@@ -123,12 +124,8 @@ func (s *session) describe(ctx context.Context, serviceID int) (runState, error)
 	if err != nil {
 		return runState{}, fmt.Errorf("temporal: %v", err)
 	}
-	rs := runState{exists: true, running: d.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
-	if rs.running {
-		if st, err := s.query(ctx, serviceID); err == nil {
-			rs.status = st
-		}
-	}
+	rs := runState{exists: true, running: d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	rs.phase, _ = d.TypedSearchAttributes.GetKeyword(pipeline.SAPhase)
 	return rs, nil
 }
 
@@ -168,13 +165,28 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if err != nil {
 		return exitError, err
 	}
+	if rs.waitingForAdmin() {
+		// The admin asks again: re-queue the termination in the waiting run,
+		// as `reset --to terminate` does (the workflow runs its guards).
+		if err := s.checkIdentity(ctx, client, svc); err != nil {
+			return exitError, err
+		}
+		reply, err := s.update(ctx, o.serviceID, pipeline.UpdateResetStatus, dbmodel.StatusTerminate)
+		if err != nil {
+			return exitError, err
+		}
+		fmt.Fprintln(out, "success")
+		fmt.Fprintln(out, formatReply(reply))
+		return s.maybeFollow(o, out, reply.Attempt)
+	}
 	if rs.running {
 		// A second click attaches to the run in progress; it never starts another.
 		fmt.Fprintln(out, "success")
-		return s.maybeFollow(o, out)
+		return s.maybeFollow(o, out, 0)
 	}
 
-	// Never for a VM that is not the one the record describes (a reused vmid).
+	// Never for a VM that is not the one the record describes (a reused
+	// vmid), nor with credentials Proxmox refuses.
 	if err := s.checkIdentity(ctx, client, svc); err != nil {
 		return exitError, err
 	}
@@ -183,7 +195,8 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
 		return exitError, err
 	}
-	if err := s.start(ctx, o.serviceID, svc.VM); err != nil {
+	started, err := s.start(ctx, o.serviceID, svc.VM)
+	if err != nil {
 		// Put the row back as it was: a row in 'terminate' with no run would
 		// look queued while nothing is running.
 		if rerr := s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, prev); rerr != nil {
@@ -192,11 +205,15 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 		return exitError, err
 	}
 	// Fire-and-forget graceful shutdown, once the run exists (a click that
-	// fails must leave the VM alone): the customer's VM starts going down
-	// now; the workflow's stop phase polls it.
-	s.fireShutdown(ctx, client, svc)
+	// fails must leave the VM alone), and only from the call that started
+	// it: a click that lost the race to another click (or to the re-queue
+	// schedule) attaches like a second click. The customer's VM starts going
+	// down now; the workflow's stop phase polls it.
+	if started {
+		s.fireShutdown(ctx, client, svc)
+	}
 	fmt.Fprintln(out, "success")
-	return s.maybeFollow(o, out)
+	return s.maybeFollow(o, out, 0)
 }
 
 func (s *session) shutdownTimeout() time.Duration {
@@ -206,21 +223,35 @@ func (s *session) shutdownTimeout() time.Duration {
 	return 3 * time.Second
 }
 
-// checkIdentity refuses a VM that is not the one the record describes. A
-// VM that cannot be read (node unreachable, already gone) is the workflow's
-// to handle: its phases check again.
+// checkIdentity refuses a VM that is not the one the record describes, and
+// a click whose Proxmox credentials or request Proxmox refuses (401, 403,
+// any answer but the two below). A node that cannot be reached and a VM
+// already gone are the workflow's to handle: its phases check again.
 func (s *session) checkIdentity(ctx context.Context, c *pve.Client, svc dbmodel.Service) error {
 	sctx, cancel := context.WithTimeout(ctx, s.shutdownTimeout())
 	defer cancel()
 	cfg, err := c.VMConfig(sctx, svc.VM.Node, svc.VM.VMID)
 	if err != nil {
-		return nil
+		if !refusedAtClick(err) {
+			return nil
+		}
+		if pve.ClassOf(err) == pve.ClassAuth {
+			return fmt.Errorf("service %d: proxmox server %q refused the API token (check token_id, token_secret and the token's privileges): %v", svc.Hosting.ID, svc.VM.Server, err)
+		}
+		return fmt.Errorf("service %d: proxmox server %q refused to show VM %d: %v", svc.Hosting.ID, svc.VM.Server, svc.VM.VMID, err)
 	}
 	t := pipeline.Target{Node: svc.VM.Node, VMID: svc.VM.VMID, VMName: svc.VM.VMName, VMUUID: svc.VM.VMUUID}
 	if msg := activities.IdentityMismatch(t, cfg); msg != "" {
 		return fmt.Errorf("service %d: %s", svc.Hosting.ID, msg)
 	}
 	return nil
+}
+
+// refusedAtClick reports whether a failed read of the VM must refuse the
+// click. Everything is refused but a node that cannot be reached now (no
+// answer, 595/596/599, a gateway error) and a VM whose config is gone.
+func refusedAtClick(err error) bool {
+	return !pve.IsTransient(err) && !pve.IsMissingVM(err)
 }
 
 // fireShutdown sends one graceful shutdown without waiting for it. Any
@@ -232,32 +263,42 @@ func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.S
 	_, _ = c.Shutdown(sctx, svc.VM.Node, svc.VM.VMID, int(s.cfg.Timing.StopWindow/time.Second))
 }
 
-func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo) error {
+// start starts the service's run. started is false when a run was already
+// open (another click or the re-queue schedule got there first): the caller
+// then attaches to it and must not act as the one that started it.
+func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo) (started bool, err error) {
 	c, err := s.temporal(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       pipeline.WorkflowID(serviceID),
-		TaskQueue:                s.cfg.Temporal.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		ID:                                       pipeline.WorkflowID(serviceID),
+		TaskQueue:                                s.cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			pipeline.SAServiceID.ValueSet(int64(serviceID)), pipeline.SAVmID.ValueSet(int64(vm.VMID)),
 			pipeline.SANode.ValueSet(vm.Node), pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate),
 			pipeline.SAPhase.ValueSet(pipeline.PhaseLoad)),
 	}, pipeline.WorkflowName, pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing})
-	if err != nil {
-		return fmt.Errorf("start workflow: %v", err)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("start workflow: %v", err)
+	}
+	return true, nil
 }
 
-func (s *session) maybeFollow(o opts, out io.Writer) (int, error) {
+// maybeFollow follows the run with --follow; minAttempt is the attempt a
+// re-queue started (0: any), so the wait it left is not taken for the end.
+func (s *session) maybeFollow(o opts, out io.Writer, minAttempt int) (int, error) {
 	if !o.follow {
 		return exitOK, nil
 	}
-	return s.follow(context.Background(), o.serviceID, out)
+	return s.follow(context.Background(), o.serviceID, minAttempt, out)
 }
 
 func (s *session) status(ctx context.Context, o opts, out io.Writer) (int, error) {
@@ -274,7 +315,7 @@ func (s *session) status(ctx context.Context, o opts, out io.Writer) (int, error
 		return exitOK, nil
 	}
 	if o.follow {
-		return s.follow(context.Background(), o.serviceID, out)
+		return s.follow(context.Background(), o.serviceID, 0, out)
 	}
 	st, err := s.query(ctx, o.serviceID)
 	if err != nil {
@@ -292,7 +333,7 @@ func (s *session) status(ctx context.Context, o opts, out io.Writer) (int, error
 
 // waitingForAdmin reports whether a run waits in error_terminate.
 func (rs runState) waitingForAdmin() bool {
-	return rs.running && rs.status.Phase == pipeline.PhaseWaiting
+	return rs.running && rs.phase == pipeline.PhaseWaiting
 }
 
 func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error) {
@@ -308,12 +349,16 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 		return exitError, err
 	}
 	switch {
-	case rs.waitingForAdmin():
-		if err := s.signal(ctx, o.serviceID, pipeline.SignalReset, o.to, rs.status); err != nil {
+	case rs.running:
+		// The run decides: its validator accepts a run waiting in
+		// error_terminate only, and it answers once it has acted.
+		reply, err := s.update(ctx, o.serviceID, pipeline.UpdateResetStatus, o.to)
+		if err != nil {
 			return exitError, err
 		}
-	case rs.running:
-		return exitError, fmt.Errorf("service %d: the termination is running (phase %s); reset applies only to error_terminate", o.serviceID, rs.status.Phase)
+		fmt.Fprintln(out, "success")
+		fmt.Fprintln(out, formatReply(reply))
+		return exitOK, nil
 	case svc.VM.VMStatus != dbmodel.StatusErrorTerminate:
 		return exitError, fmt.Errorf("service %d: vm_status is %q; reset applies only to error_terminate", o.serviceID, svc.VM.VMStatus)
 	case o.to == dbmodel.StatusTerminate:
@@ -321,7 +366,7 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 		if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
 			return exitError, err
 		}
-		if err := s.start(ctx, o.serviceID, svc.VM); err != nil {
+		if _, err := s.start(ctx, o.serviceID, svc.VM); err != nil {
 			_ = s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, svc.VM.VMStatus)
 			return exitError, err
 		}
@@ -344,12 +389,14 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 		return exitError, err
 	}
 	switch {
-	case rs.waitingForAdmin():
-		if err := s.signal(ctx, o.serviceID, pipeline.SignalDelete, nil, rs.status); err != nil {
+	case rs.running:
+		reply, err := s.update(ctx, o.serviceID, pipeline.UpdateDeleteRecord)
+		if err != nil {
 			return exitError, err
 		}
-	case rs.running:
-		return exitError, fmt.Errorf("service %d: the termination is running (phase %s); delete-record applies only to error_terminate or remove", o.serviceID, rs.status.Phase)
+		fmt.Fprintln(out, "success")
+		fmt.Fprintln(out, formatReply(reply))
+		return exitOK, nil
 	case svc.VM.VMStatus == dbmodel.StatusErrorTerminate || svc.VM.VMStatus == dbmodel.StatusRemove:
 		if err := s.store.DeleteRecord(ctx, o.serviceID); err != nil {
 			return exitError, err
@@ -359,35 +406,4 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 	}
 	fmt.Fprintln(out, "success")
 	return exitOK, nil
-}
-
-// signal sends an admin signal to the waiting run and waits until it acted.
-func (s *session) signal(ctx context.Context, serviceID int, name string, arg any, before pipeline.Status) error {
-	if err := s.tc.SignalWorkflow(ctx, pipeline.WorkflowID(serviceID), "", name, arg); err != nil {
-		return fmt.Errorf("signal %s: %v", name, err)
-	}
-	return s.waitApplied(ctx, serviceID, before)
-}
-
-// waitApplied waits until the run has acted on the admin's signal: it left
-// the waiting state, or ended. "success" then means the action took effect.
-func (s *session) waitApplied(ctx context.Context, serviceID int, before pipeline.Status) error {
-	for {
-		rs, err := s.describe(ctx, serviceID)
-		if err != nil {
-			return err
-		}
-		if !rs.running || rs.status.Phase != pipeline.PhaseWaiting || len(rs.status.Lines) > len(before.Lines) {
-			if rs.running && rs.status.Phase == pipeline.PhaseWaiting {
-				// Still waiting with a new line: the workflow rejected the signal.
-				return fmt.Errorf("the run refused the signal: %s", rs.status.Lines[len(rs.status.Lines)-1].Text)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("signal sent, but the run did not act on it before the deadline; check `starter status --service-id %d`", serviceID)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/proxmox-terminate/proxmox-terminate/config"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+)
+
+const shutdownRoute = "/nodes/{node}/qemu/{vmid}/status/shutdown"
+
+// configVariant writes a copy of the harness's config, changed by edit, and
+// returns its path.
+func (h *harness) configVariant(edit func(*config.Config)) string {
+	h.t.Helper()
+	cfg := *h.st.Config
+	cfg.Proxmox = slices.Clone(cfg.Proxmox)
+	edit(&cfg)
+	path := filepath.Join(h.t.TempDir(), "config.yaml")
+	require.NoError(h.t, stack.WriteConfig(path, &cfg))
+	return path
+}
+
+// shutdowns counts the POST status/shutdown requests the simulator served for vmid.
+func (h *harness) shutdowns(vmid int) int {
+	n := 0
+	for _, r := range h.st.Sim.Requests() {
+		if r.Method == "POST" && r.Route == shutdownRoute && strings.Contains(r.Path, fmt.Sprintf("/%d/", vmid)) {
+			n++
+		}
+	}
+	return n
+}
+
+// noRun asserts that the service has no workflow execution at all.
+func (h *harness) noRun(id int) {
+	h.t.Helper()
+	_, err := testenv.DevServer(h.t).Client().DescribeWorkflow(context.Background(), pipeline.WorkflowID(id), "")
+	var nf *serviceerror.NotFound
+	require.True(h.t, errors.As(err, &nf), "a run exists for service %d: %v", id, err)
+}
+
+// A click whose Proxmox token is refused (wrong secret, expired token, a
+// token without the privilege) is one error line and exit 1, with no run,
+// no shutdown and the row as it was.
+func TestClickWithARefusedTokenIsAnError(t *testing.T) {
+	h := newHarness(t)
+	wrongSecret := h.configVariant(func(c *config.Config) { c.Proxmox[0].TokenSecret = "not-the-secret-0123" })
+	for _, tc := range []struct {
+		name   string
+		config string
+		fault  *pvesim.Fault
+		want   string
+	}{
+		{"wrong token_secret", wrongSecret, nil, "HTTP 401"},
+		{"expired token", h.st.ConfigPath, &pvesim.Fault{Kind: pvesim.FaultTokenExpired}, "access expired"},
+		{"no privilege", h.st.ConfigPath, &pvesim.Fault{Kind: pvesim.FaultHTTPError, Method: "GET", Route: "/nodes/{node}/qemu/{vmid}/config",
+			Status: 403, Message: "Permission check failed (/vms, VM.Audit)"}, "HTTP 403"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &harness{t: t, st: h.st, store: h.store, pdns: h.pdns, out: h.out}
+			v := h.seed(0)
+			if tc.fault != nil {
+				h.st.Sim.SetFault(*tc.fault)
+				t.Cleanup(h.st.Sim.ClearFaults)
+			}
+			var out, errb strings.Builder
+			code := run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", tc.config}, &out, &errb)
+			require.Equal(t, exitError, code, "%s%s", out.String(), errb.String())
+			require.Empty(t, out.String())
+			require.Equal(t, 1, strings.Count(errb.String(), "\n"), "one line: %q", errb.String())
+			require.Contains(t, errb.String(), "refused the API token")
+			require.Contains(t, errb.String(), tc.want)
+			require.NotContains(t, errb.String(), "not-the-secret-0123")
+			require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+			require.Zero(t, h.shutdowns(v.vmid))
+			h.noRun(v.id)
+		})
+	}
+}
+
+// Only an unreachable node and a VM already gone are left to the workflow:
+// the click succeeds and starts the run.
+func TestClickLeavesAnUnreachableNodeOrAGoneVMToTheWorkflow(t *testing.T) {
+	h := newHarness(t)
+
+	down := h.seed(0)
+	h.st.Sim.SetFault(pvesim.Fault{Kind: pvesim.FaultNodeUnreachable, Node: "pve1", Count: 1})
+	t.Cleanup(h.st.Sim.ClearFaults)
+	code, out, errOut := h.starter("terminate", "--service-id", fmt.Sprint(down.id))
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, "success\n", out)
+
+	gone := int(nextID.Add(1))
+	require.NoError(t, stack.Seed(context.Background(), h.store, stack.Service{
+		ID: gone, UserID: gone + 500000, Domain: fmt.Sprintf("%d-gone.example.com", gone), VMID: 9990, Node: "pve1",
+		VMName: fmt.Sprintf("%d-gone.example.com", gone)}))
+	require.False(t, h.st.Sim.VMExists(9990))
+	code, out, errOut = h.starter("terminate", "--service-id", fmt.Sprint(gone))
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, "success\n", out)
+
+	for _, id := range []int{down.id, gone} {
+		code, out, _ := h.starter("status", "--service-id", fmt.Sprint(id), "--follow")
+		require.Equal(t, exitOK, code, out)
+		require.Contains(t, out, "result=success")
+	}
+}
+
+// N clicks for one service at the same instant: all print success, one run
+// exists, and exactly one of them sends the fire-and-forget shutdown. No
+// worker polls the clicks' task queue, so every shutdown counted is a click's.
+func TestConcurrentClicksSendOneShutdown(t *testing.T) {
+	h := newHarness(t)
+	tq := fmt.Sprintf("pt-noworker-%d", nextID.Add(1))
+	path := h.configVariant(func(c *config.Config) { c.Temporal.TaskQueue = tq })
+	tc := testenv.DevServer(t).Client()
+	const clicks = 6
+	for round := 0; round < 3; round++ {
+		v := h.seed(0)
+		t.Cleanup(func() {
+			_ = tc.TerminateWorkflow(context.Background(), pipeline.WorkflowID(v.id), "", "test over")
+		})
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		codes := make([]int, clicks)
+		outs := make([]string, clicks)
+		for i := range clicks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var out, errb strings.Builder
+				<-gate
+				codes[i] = run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", path}, &out, &errb)
+				outs[i] = out.String() + errb.String()
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		for i := range clicks {
+			require.Equal(t, exitOK, codes[i], outs[i])
+			require.Equal(t, "success\n", outs[i])
+		}
+		require.Equal(t, 1, h.shutdowns(v.vmid), "round %d: one shutdown from %d clicks", round, clicks)
+		d, err := tc.DescribeWorkflow(context.Background(), pipeline.WorkflowID(v.id), "")
+		require.NoError(t, err)
+		require.Equal(t, tq, d.RawResponse.ExecutionConfig.TaskQueue.Name)
+	}
+}
+
+// A configuration the click cannot work with is one error line and exit 1,
+// with no run, no shutdown and the row as it was.
+func TestClickWithAConfigurationErrorIsAnError(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Config)
+		want string
+	}{
+		{"no token_secret", func(c *config.Config) { c.Proxmox[0].TokenSecret = "" }, "token_secret (or token_secret_env) is not set"},
+		{"server not configured", func(c *config.Config) { c.Proxmox[0].Name = "elsewhere" }, `proxmox server "` + stack.ServerName + `" is not configured`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &harness{t: t, st: h.st, store: h.store, pdns: h.pdns, out: h.out}
+			path := h.configVariant(tc.edit)
+			v := h.seed(0)
+			var out, errb strings.Builder
+			code := run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", path}, &out, &errb)
+			require.Equal(t, exitError, code, "%s%s", out.String(), errb.String())
+			require.Empty(t, out.String())
+			require.Equal(t, 1, strings.Count(errb.String(), "\n"), "one line: %q", errb.String())
+			require.Contains(t, errb.String(), tc.want)
+			require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+			require.Zero(t, h.shutdowns(v.vmid))
+			h.noRun(v.id)
+		})
+	}
+}
