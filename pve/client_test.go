@@ -427,3 +427,31 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 	require.NoError(t, err)
 	r2()
 }
+
+// A shutdown or stop of a VM whose config is gone returns a UPID; the task
+// fails with assert_config_exists_on_node's text, which counts as a missing
+// VM. A paused VM is listed "paused" cluster-wide and still counts as
+// running on status/current.
+func TestMissingConfigAndPausedVM(t *testing.T) {
+	e := start(t, "8.2", false, nil)
+	c := ctx(t)
+	upid, err := e.client.Shutdown(c, "pve1", 150, 0)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.ErrorContains(t, err, "unable to find configuration file for VM 150 on node 'pve1'")
+	require.True(t, pve.IsMissingVM(err), "%v", err)
+	require.Equal(t, pve.ClassNotFound, pve.ClassOf(err))
+	upid, _, err = e.client.Stop(c, "pve1", 150)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.True(t, pve.IsMissingVM(err), "%v", err)
+
+	vm, found, err := e.client.FindVM(c, 201)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "paused", vm.Status)
+	st, err := e.client.VMStatus(c, "pve2", 201)
+	require.NoError(t, err)
+	require.True(t, st.Running())
+	require.Equal(t, "paused", st.QMPStatus)
+}
