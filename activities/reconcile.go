@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -37,6 +39,8 @@ type ReconcileResult struct {
 	// Failed are the rows this pass could not handle (the next pass tries
 	// again); every other row was handled all the same.
 	Failed []ReconcileFailure `json:"failed,omitempty"`
+	// Deferred are rows the pass had no time left for (the next pass takes them).
+	Deferred []int `json:"deferred,omitempty"`
 }
 
 // ReconcileFailure is one row a pass could not handle, and why.
@@ -47,6 +51,9 @@ type ReconcileFailure struct {
 
 // ReconcileLimit bounds one pass.
 const ReconcileLimit = 500
+
+// ReconcileParallel is how many rows a pass handles at once.
+const ReconcileParallel = 8
 
 type rowOutcome int
 
@@ -64,9 +71,10 @@ const (
 // instead of starting a second), or a reset-status signal when its run
 // waits in error_terminate. Rows in error_terminate are never touched, so a
 // skipped row writes no activity-log entry. Each row is handled on its own,
-// within RowTimeout: a row that fails (an unreadable row, a run that does
-// not answer) is logged, counted in terminate_reconcile_failures_total and
-// listed in Failed, and the pass goes on with the next one.
+// within RowTimeout, ReconcileParallel at a time: a row that fails (an
+// unreadable row, a run that does not answer) is logged, counted in
+// terminate_reconcile_failures_total and listed in Failed, and the pass
+// goes on with the others; rows it has no time left for are Deferred.
 func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	res := ReconcileResult{Started: []int{}, Requeued: []int{}, Running: []int{}}
 	rq := a.Requeue
@@ -81,31 +89,57 @@ func (a *Activities) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	if timeout <= 0 {
 		timeout = DefaultRowTimeout
 	}
-	for i, id := range ids {
-		if ctx.Err() != nil { // the pass itself ends: the rest waits for the next one
-			break
+	// A few rows at a time, so that stuck runs cannot eat the pass's time
+	// one after the other; no row starts when the pass could not finish it
+	// (the next pass takes it).
+	var mu sync.Mutex
+	sem := make(chan struct{}, ReconcileParallel)
+	var wg sync.WaitGroup
+	done := 0
+	for _, id := range ids {
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(dl) < timeout {
+			mu.Lock()
+			res.Deferred = append(res.Deferred, id)
+			mu.Unlock()
+			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		out, err := a.reconcileRow(rctx, rq, id)
-		cancel()
-		switch {
-		case err != nil:
-			msg := a.Secrets.Redact(err.Error())
-			res.Failed = append(res.Failed, ReconcileFailure{ServiceID: id, Error: msg})
-			metrics(ctx).Counter("terminate_reconcile_failures_total").Inc(1)
-			if activity.IsActivity(ctx) {
-				activity.GetLogger(ctx).Warn("reconcile: row failed", "service_id", id, "error", msg)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id int) {
+			defer func() { <-sem; wg.Done() }()
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			out, err := a.reconcileRow(rctx, rq, id)
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				msg := a.Secrets.Redact(err.Error())
+				res.Failed = append(res.Failed, ReconcileFailure{ServiceID: id, Error: msg})
+				metrics(ctx).Counter("terminate_reconcile_failures_total").Inc(1)
+				if activity.IsActivity(ctx) {
+					activity.GetLogger(ctx).Warn("reconcile: row failed", "service_id", id, "error", msg)
+				}
+			case out == rowStarted:
+				res.Started = append(res.Started, id)
+			case out == rowRequeued:
+				res.Requeued = append(res.Requeued, id)
+			case out == rowRunning:
+				res.Running = append(res.Running, id)
 			}
-		case out == rowStarted:
-			res.Started = append(res.Started, id)
-		case out == rowRequeued:
-			res.Requeued = append(res.Requeued, id)
-		case out == rowRunning:
-			res.Running = append(res.Running, id)
-		}
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, i+1)
-		}
+			done++
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, done)
+			}
+		}(id)
+	}
+	wg.Wait()
+	slices.Sort(res.Started)
+	slices.Sort(res.Requeued)
+	slices.Sort(res.Running)
+	slices.SortFunc(res.Failed, func(x, y ReconcileFailure) int { return x.ServiceID - y.ServiceID })
+	if len(res.Deferred) > 0 && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Warn("reconcile: pass out of time, rows left for the next pass", "rows", len(res.Deferred))
 	}
 	return res, nil
 }

@@ -141,3 +141,35 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// Many runs that never answer come first: they are handled a few at a
+// time, so the pass still reaches the good row behind them before its own
+// deadline; rows it has no time left for are deferred, untouched.
+func TestReconcileStuckRunsDoNotUseUpThePass(t *testing.T) {
+	store, _ := testenv.NewDatabase(t)
+	ctx := context.Background()
+	ft := &fakeTemporal{running: map[string]string{}}
+	for id := 801; id <= 817; id++ {
+		require.NoError(t, stack.Seed(ctx, store, stack.Service{ID: id, UserID: 1, VMID: id, Node: "pve1", VMName: "s", VMStatus: dbmodel.StatusTerminate}))
+		if id < 817 {
+			ft.running[pipeline.WorkflowID(id)] = "" // stuck
+		}
+	}
+	acts := &activities.Activities{Store: store, Requeue: &activities.Requeuer{Temporal: ft, TaskQueue: "q", RowTimeout: 500 * time.Millisecond}}
+	pass, cancel := context.WithTimeout(ctx, 3*time.Second) // one row at a time would need 16 × 0.5 s
+	defer cancel()
+	res, err := acts.Reconcile(pass)
+	require.NoError(t, err)
+	require.Equal(t, []int{817}, res.Started)
+	require.Len(t, res.Failed, 16)
+	require.Empty(t, res.Deferred)
+
+	// A pass with less time left than one row needs touches nothing.
+	short, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel2()
+	res, err = acts.Reconcile(short)
+	require.NoError(t, err)
+	require.Len(t, res.Deferred, 17)
+	require.Empty(t, res.Failed)
+	require.Equal(t, []string{pipeline.WorkflowID(817)}, ft.started, "nothing started by the short pass")
+}
