@@ -126,6 +126,9 @@ type Progress struct {
 	Waited time.Duration   `json:"waited"`
 	UPID   string          `json:"upid,omitempty"`
 	Lines  []pipeline.Line `json:"lines"`
+	// Queued: the activity still waits for a node slot and has sent
+	// nothing; a retry starts afresh.
+	Queued bool `json:"queued,omitempty"`
 }
 
 func lastProgress(ctx context.Context) (Progress, bool) {
@@ -133,10 +136,18 @@ func lastProgress(ctx context.Context) (Progress, bool) {
 	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
 		return p, false
 	}
-	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil {
-		return p, false
+	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil || p.Queued {
+		return Progress{}, false
 	}
 	return p, true
+}
+
+// whileQueued makes a shutdown or stop that waits for a node slot heartbeat
+// (marked Queued, so that a retry knows nothing was sent): waiting in line
+// never looks like a dead worker, and the phase's window only starts once
+// the request is sent.
+func whileQueued(ctx context.Context, l *lines) context.Context {
+	return pve.WithQueueWait(ctx, func() { heartbeat(ctx, Progress{Queued: true, Lines: l.list}) })
 }
 
 // sleep waits d or until ctx ends.

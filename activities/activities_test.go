@@ -426,3 +426,32 @@ func TestDeleteVMRetryFindsTheRunningDestroyTask(t *testing.T) {
 	}
 	require.Equal(t, 1, n, "one DELETE, whatever the retries")
 }
+
+// The stop phase did not run (OwnerVerified false): the cluster lists the
+// vmid on our node under the record's name written without its root dot.
+// It is our VM, and its backups go.
+func TestRemoveBackupsTrailingDotIsTheSameVM(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, stack.AddVMWithBackups(f.sim, "pve1", 109, "foo.example.com", time.Second))
+	v, err := f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(109, "FOO.example.com."), Timing: timing})
+	require.NoError(t, err)
+	var res activities.BackupsResult
+	require.NoError(t, v.Get(&res))
+	require.Len(t, res.Deleted, 2, texts(res.Lines))
+	require.Empty(t, f.sim.Backups(109))
+}
+
+func TestSameVMName(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"foo.example.com", "foo.example.com.", true},
+		{"Foo.Example.com.", "foo.example.com", true},
+		{"foo", "foo.", true},
+		{"foo", "foo2", false},
+		{"foo.", "foo..", false},
+	} {
+		require.Equal(t, tc.same, activities.SameVMName(tc.a, tc.b), "%q vs %q", tc.a, tc.b)
+	}
+}

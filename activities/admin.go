@@ -30,7 +30,7 @@ func (a *Activities) SetVMStatus(ctx context.Context, in AdminInput) (AdminResul
 			fmt.Sprintf("unknown status %q", in.Status), pipeline.ErrBadInput, nil)
 	}
 	if err := a.Store.SetStatus(ctx, in.ServiceID, in.Status); err != nil {
-		return AdminResult{}, err
+		return AdminResult{}, dbErr(err)
 	}
 	l := a.newLines(ctx, pipeline.Target{ServiceID: in.ServiceID}, "admin")
 	l.add("admin: vm_status set to %s", in.Status)
@@ -41,7 +41,7 @@ func (a *Activities) SetVMStatus(ctx context.Context, in AdminInput) (AdminResul
 // neither Proxmox nor tblhosting.
 func (a *Activities) DeleteVMRecord(ctx context.Context, in AdminInput) (AdminResult, error) {
 	if err := a.Store.DeleteRecord(ctx, in.ServiceID); err != nil {
-		return AdminResult{}, err
+		return AdminResult{}, dbErr(err)
 	}
 	l := a.newLines(ctx, pipeline.Target{ServiceID: in.ServiceID}, "admin")
 	l.add("admin: VM record deleted (Proxmox and tblhosting untouched)")

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -56,7 +55,7 @@ func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (Backup
 			res.Lines = l.list
 			return res, nil
 		}
-		if found && (vm.Node != t.Node || (t.VMName != "" && !strings.EqualFold(vm.Name, t.VMName))) {
+		if found && (vm.Node != t.Node || (t.VMName != "" && !SameVMName(vm.Name, t.VMName))) {
 			fail("backups: vmid %d now belongs to VM %q on node %s, not to this service's VM %q on %s: leaving every backup of vmid %d alone",
 				t.VMID, vm.Name, vm.Node, t.VMName, t.Node, t.VMID)
 			res.Lines = l.list

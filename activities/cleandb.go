@@ -49,7 +49,7 @@ func (a *Activities) CleanDB(ctx context.Context, in FinishInput) (FinishResult,
 	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
 	written, err := a.Store.FinishSuccess(ctx, o)
 	if err != nil {
-		return FinishResult{}, err
+		return FinishResult{}, dbErr(err)
 	}
 	if written {
 		metrics(ctx).WithTags(map[string]string{"result": "success"}).Counter("terminate_results_total").Inc(1)
@@ -72,7 +72,7 @@ func (a *Activities) RecordFailure(ctx context.Context, in FinishInput) (FinishR
 	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
 	written, err := a.Store.FinishFailure(ctx, o)
 	if err != nil {
-		return FinishResult{}, err
+		return FinishResult{}, dbErr(err)
 	}
 	if written {
 		metrics(ctx).WithTags(map[string]string{"result": "error"}).Counter("terminate_results_total").Inc(1)

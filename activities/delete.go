@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -142,7 +141,7 @@ func (a *Activities) confirmGone(ctx context.Context, c *pve.Client, t pipeline.
 			res.Lines = l.list
 			return res, temporal.NewNonRetryableApplicationError(msg, pipeline.ErrMoved, nil)
 		}
-		if t.VMName != "" && !strings.EqualFold(strings.TrimSuffix(vm.Name, "."), strings.TrimSuffix(t.VMName, ".")) {
+		if t.VMName != "" && !SameVMName(vm.Name, t.VMName) {
 			// Our destroy task ended OK and the vmid now belongs to another
 			// VM (Proxmox hands freed ids out again): ours is gone.
 			l.add("vmid %d already belongs to another VM (%q on node %s): ours is gone", t.VMID, vm.Name, vm.Node)

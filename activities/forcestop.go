@@ -31,7 +31,7 @@ func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult,
 		res.Waited = prev.Waited
 		l.add("resuming force-stop wait at %s / %s", secs(res.Waited), secs(tm.ForceWindow))
 	} else {
-		_, overruled, err := c.Stop(ctx, t.Node, t.VMID, in.ShutdownUPID)
+		_, overruled, err := c.Stop(whileQueued(ctx, l), t.Node, t.VMID, in.ShutdownUPID)
 		switch {
 		case err != nil:
 			l.add("force-stop request failed: %v", err)

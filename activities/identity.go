@@ -31,13 +31,20 @@ func (a *Activities) checkIdentity(ctx context.Context, c *pve.Client, t pipelin
 
 // IdentityMismatch returns why cfg is not the VM of t, or "".
 func IdentityMismatch(t pipeline.Target, cfg pve.VMConfig) string {
-	nameOK := t.VMName == "" || strings.EqualFold(strings.TrimSuffix(cfg.Name, "."), strings.TrimSuffix(t.VMName, "."))
+	nameOK := t.VMName == "" || SameVMName(cfg.Name, t.VMName)
 	uuidOK := t.VMUUID == "" || strings.EqualFold(cfg.UUID(), t.VMUUID)
 	if nameOK && uuidOK {
 		return ""
 	}
 	return fmt.Sprintf("identity mismatch at %s/%d: the record describes %s, Proxmox has %s; touching nothing",
 		t.Node, t.VMID, describeIdentity(t.VMName, t.VMUUID), describeIdentity(cfg.Name, cfg.UUID()))
+}
+
+// SameVMName is the one rule for comparing a VM's name on Proxmox with the
+// name on the record: case-insensitive, a trailing dot ignored (names are
+// often FQDNs, written with or without the root dot).
+func SameVMName(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }
 
 func describeIdentity(name, uuid string) string {

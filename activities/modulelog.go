@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
@@ -24,10 +25,14 @@ func serviceOf(ctx context.Context) int {
 }
 
 // ModuleLog writes one tblmodulelog row per Proxmox and DNS call, with
-// every configured secret redacted.
+// every configured secret redacted. With a Writer (the worker) the rows are
+// queued and written in batches in the background, so no call waits for
+// the database; without one (the starter, a short-lived command) each row
+// is written before the call returns.
 type ModuleLog struct {
 	Store   *dbmodel.Store
 	Secrets Redactor
+	Writer  *ModuleLogWriter
 }
 
 // PVEObserver writes one tblmodulelog row per Proxmox call.
@@ -52,7 +57,7 @@ func (a ModuleLog) DNSObserver() dns.Observer {
 }
 
 func (a ModuleLog) writeModuleLog(ctx context.Context, action, req, resp string, arr map[string]any) {
-	if a.Store == nil {
+	if a.Store == nil && a.Writer == nil {
 		return
 	}
 	for k, v := range arr {
@@ -60,8 +65,14 @@ func (a ModuleLog) writeModuleLog(ctx context.Context, action, req, resp string,
 			arr[k] = a.Secrets.Redact(s)
 		}
 	}
+	e := dbmodel.ModuleLogEntry{At: time.Now().UTC(), Action: a.Secrets.Redact(action),
+		Request: a.Secrets.Redact(req), Response: a.Secrets.Redact(resp), Arr: arr}
+	if a.Writer != nil {
+		a.Writer.Add(e)
+		return
+	}
 	// The module log is diagnostics: a failed write must not fail the call it describes.
-	if err := a.Store.WriteModuleLog(context.WithoutCancel(ctx), a.Secrets.Redact(action), a.Secrets.Redact(req), a.Secrets.Redact(resp), arr); err != nil {
+	if err := a.Store.WriteModuleLogBatch(context.WithoutCancel(ctx), []dbmodel.ModuleLogEntry{e}); err != nil {
 		slog.Warn("module log write failed", "error", err)
 	}
 }

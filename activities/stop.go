@@ -56,7 +56,7 @@ func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, erro
 		res.Waited, res.ShutdownUPID = prev.Waited, prev.UPID
 		l.add("resuming stop wait at %s / %s", secs(res.Waited), secs(tm.StopWindow))
 	} else {
-		upid, err := c.Shutdown(ctx, t.Node, t.VMID, int(tm.StopWindow/time.Second))
+		upid, err := c.Shutdown(whileQueued(ctx, l), t.Node, t.VMID, int(tm.StopWindow/time.Second))
 		switch {
 		case err == nil:
 			res.ShutdownUPID = upid

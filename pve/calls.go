@@ -129,13 +129,15 @@ func (c *Client) VMConfig(ctx context.Context, node string, vmid int) (VMConfig,
 
 // Shutdown asks the guest to power off (ACPI) and returns the task's UPID.
 // timeout is the seconds Proxmox waits for the guest before failing the
-// task; 0 leaves Proxmox's default. The shutdown is never forced.
+// task; 0 leaves Proxmox's default. The shutdown is never forced. It waits
+// for one of the node's state-change slots (see WithQueueWait) and holds it
+// for the request only.
 func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout int) (string, error) {
 	params := map[string]string{}
 	if timeout > 0 {
 		params["timeout"] = strconv.Itoa(timeout)
 	}
-	release, err := c.AcquireNode(ctx, node, nil)
+	release, err := c.acquireState(ctx, node)
 	if err != nil {
 		return "", err
 	}
@@ -151,9 +153,10 @@ func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout in
 // with 400; there Stop aborts the shutdown tasks named in abort itself
 // (DELETE /nodes/{node}/tasks/{upid}, errors ignored: the task may be over)
 // and stops without the parameter. A failed version read never blocks the
-// stop: the parameter is tried and the 400 fallback decides.
+// stop: the parameter is tried and the 400 fallback decides. Like Shutdown,
+// it waits for a state-change slot of the node, never for a destroy slot.
 func (c *Client) Stop(ctx context.Context, node string, vmid int, abort ...string) (upid string, overruled bool, err error) {
-	release, err := c.AcquireNode(ctx, node, nil)
+	release, err := c.acquireState(ctx, node)
 	if err != nil {
 		return "", false, err
 	}
@@ -317,8 +320,8 @@ func (c *Client) DeleteVolume(ctx context.Context, node, storage, volid string) 
 
 // DeleteVM sends DELETE /nodes/{node}/qemu/{vmid}?purge=1&destroy-unreferenced-disks=1
 // and returns the destroy task's UPID. Proxmox checks synchronously that the
-// VM exists, is not protected and is not running. The caller holds a node
-// slot (AcquireNode) across the DELETE and its task.
+// VM exists, is not protected and is not running. The caller holds a
+// destroy slot of the node (AcquireNode) across the DELETE and its task.
 func (c *Client) DeleteVM(ctx context.Context, node string, vmid int) (string, error) {
 	var upid string
 	err := c.del(ctx, vmPath(node, vmid), map[string]string{"purge": "1", "destroy-unreferenced-disks": "1"}, &upid)

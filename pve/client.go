@@ -34,9 +34,15 @@ type Config struct {
 	Insecure       bool          `yaml:"insecure" json:"insecure"`                 // skip TLS verification (lab only)
 	Timeout        time.Duration `yaml:"timeout" json:"timeout"`                   // per HTTP call; default 30s
 	// NodeConcurrency bounds, per node and per worker process, the state
-	// changes in flight: shutdown and stop requests, and each DELETE with its
-	// destroy task. Default 8; a fleet run then cannot flood a node.
+	// changes in flight, in two separate budgets of this size: shutdown and
+	// stop requests (a slot is held for the request only), and DELETEs (a
+	// slot is held for the DELETE and its whole destroy task). Default 8; a
+	// fleet run then cannot flood a node, and long destroys never hold up a
+	// stop.
 	NodeConcurrency int `yaml:"node_concurrency" json:"node_concurrency"`
+	// WaitTick is how often a call waiting for a node slot reports that it
+	// still waits (default 2s); not configurable in the YAML file.
+	WaitTick time.Duration `yaml:"-" json:"-"`
 }
 
 // Secret returns the token secret, from the file or the environment.
@@ -97,38 +103,120 @@ type Client struct {
 	verOnce sync.Mutex
 	release string // cached /version release, "" until read
 
-	limit   int
-	semMu   sync.Mutex
-	nodeSem map[string]chan struct{}
+	limit    int
+	waitTick time.Duration
+	semMu    sync.Mutex
+	state    map[string]*slots // per node: shutdown and stop requests
+	destroy  map[string]*slots // per node: each DELETE with its destroy task
 }
 
 // DefaultNodeConcurrency is NodeConcurrency's default.
 const DefaultNodeConcurrency = 8
 
-// AcquireNode takes one of node's slots for a state change, waiting until
-// one is free or ctx ends; the caller must call release. onWait, when set,
-// is called every few seconds while waiting (activities heartbeat there).
-func (c *Client) AcquireNode(ctx context.Context, node string, onWait func()) (release func(), err error) {
+// DefaultWaitTick is how often a call waiting for a node slot reports that
+// it still waits (Config.WaitTick's default).
+const DefaultWaitTick = 2 * time.Second
+
+func (c *Client) slotsFor(m map[string]*slots, node string) *slots {
 	c.semMu.Lock()
-	sem, ok := c.nodeSem[node]
+	defer c.semMu.Unlock()
+	s, ok := m[node]
 	if !ok {
-		sem = make(chan struct{}, c.limit)
-		c.nodeSem[node] = sem
+		s = &slots{free: c.limit}
+		m[node] = s
 	}
-	c.semMu.Unlock()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
+	return s
+}
+
+// AcquireNode takes one of node's destroy slots for a DELETE and its
+// destroy task, waiting in line until one is free or ctx ends; the caller
+// must call release. onWait, when set, is called every WaitTick while
+// waiting (activities heartbeat there). Destroys have their own budget:
+// however long they hold it, shutdown and stop requests never wait for them.
+func (c *Client) AcquireNode(ctx context.Context, node string, onWait func()) (release func(), err error) {
+	return c.slotsFor(c.destroy, node).acquire(ctx, c.waitTick, onWait, node)
+}
+
+// acquireState takes one of node's slots for a shutdown or stop request,
+// held only for the request itself. The wait reports through the hook of
+// WithQueueWait, if ctx has one.
+func (c *Client) acquireState(ctx context.Context, node string) (release func(), err error) {
+	onWait, _ := ctx.Value(queueWaitKey{}).(func())
+	return c.slotsFor(c.state, node).acquire(ctx, c.waitTick, onWait, node)
+}
+
+type queueWaitKey struct{}
+
+// WithQueueWait returns a context under which a Shutdown or Stop that waits
+// for a node slot calls onWait every WaitTick (activities heartbeat there,
+// so waiting in line never looks like a dead worker).
+func WithQueueWait(ctx context.Context, onWait func()) context.Context {
+	return context.WithValue(ctx, queueWaitKey{}, onWait)
+}
+
+// slots is a counting semaphore that serves its waiters in arrival order
+// (a channel semaphore polled with a ticker would send each waiter to the
+// back of the line at every tick).
+type slots struct {
+	mu      sync.Mutex
+	free    int
+	waiters []chan struct{}
+}
+
+func (s *slots) acquire(ctx context.Context, tick time.Duration, onWait func(), node string) (func(), error) {
+	s.mu.Lock()
+	if s.free > 0 && len(s.waiters) == 0 {
+		s.free--
+		s.mu.Unlock()
+		return s.releaser(), nil
+	}
+	ch := make(chan struct{})
+	s.waiters = append(s.waiters, ch)
+	s.mu.Unlock()
+	t := time.NewTicker(tick)
+	defer t.Stop()
 	for {
 		select {
-		case sem <- struct{}{}:
-			return func() { <-sem }, nil
+		case <-ch:
+			return s.releaser(), nil
 		case <-ctx.Done():
+			s.mu.Lock()
+			granted := true
+			for i, w := range s.waiters {
+				if w == ch {
+					s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+					granted = false
+					break
+				}
+			}
+			s.mu.Unlock()
+			if granted { // the slot came with the cancellation: pass it on
+				s.releaser()()
+			}
 			return nil, &Error{Op: "wait for a free slot on node " + node, Cause: ctx.Err().Error()}
-		case <-tick.C:
+		case <-t.C:
 			if onWait != nil {
 				onWait()
 			}
 		}
+	}
+}
+
+// releaser returns the release function of one held slot (idempotent): the
+// slot goes to the first waiter, else back to the pool.
+func (s *slots) releaser() func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if len(s.waiters) > 0 {
+				close(s.waiters[0])
+				s.waiters = s.waiters[1:]
+				return
+			}
+			s.free++
+		})
 	}
 }
 
@@ -166,7 +254,12 @@ func New(cfg Config, obs Observer) (*Client, error) {
 	if limit == 0 {
 		limit = DefaultNodeConcurrency
 	}
-	return &Client{name: cfg.Name, api: api, limit: limit, nodeSem: map[string]chan struct{}{}}, nil
+	tick := cfg.WaitTick
+	if tick <= 0 {
+		tick = DefaultWaitTick
+	}
+	return &Client{name: cfg.Name, api: api, limit: limit, waitTick: tick,
+		state: map[string]*slots{}, destroy: map[string]*slots{}}, nil
 }
 
 // Name is the configured server name.

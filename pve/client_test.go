@@ -3,9 +3,12 @@ package pve_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -405,8 +408,11 @@ func TestModuleLogObserverSeesEveryCall(t *testing.T) {
 	require.Contains(t, e.calls[1].Err, "is running - destroy failed")
 }
 
+// Destroys and state changes have separate budgets: with every destroy slot
+// of a node taken, shutdown and stop requests still go out at once; a
+// further destroy waits in line, reporting while it waits.
 func TestNodeConcurrencyLimit(t *testing.T) {
-	e := start(t, "8.2", false, func(c *pve.Config) { c.NodeConcurrency = 2 })
+	e := start(t, "8.2", false, func(c *pve.Config) { c.NodeConcurrency = 2; c.WaitTick = 10 * time.Millisecond })
 	c := ctx(t)
 	r1, err := e.client.AcquireNode(c, "pve1", nil)
 	require.NoError(t, err)
@@ -416,14 +422,90 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 	r3, err := e.client.AcquireNode(c, "pve2", nil)
 	require.NoError(t, err)
 	r3()
-	// pve1 is full: a shutdown waits until a slot frees.
-	short, cancel := context.WithTimeout(c, 200*time.Millisecond)
-	_, err = e.client.Shutdown(short, "pve1", 100, 0)
-	cancel()
-	require.ErrorContains(t, err, "wait for a free slot on node pve1")
-	require.Zero(t, countParam(e.sim, "timeout"), "nothing was sent while waiting")
-	r1()
+	// pve1's destroy slots are full: a shutdown and a stop do not wait for them.
 	_, err = e.client.Shutdown(c, "pve1", 100, 60)
 	require.NoError(t, err)
+	_, _, err = e.client.Stop(c, "pve1", 101)
+	require.NoError(t, err)
+	// A third destroy waits, and says so while it waits.
+	waits := 0
+	short, cancel := context.WithTimeout(c, 200*time.Millisecond)
+	_, err = e.client.AcquireNode(short, "pve1", func() { waits++ })
+	cancel()
+	require.ErrorContains(t, err, "wait for a free slot on node pve1")
+	require.Positive(t, waits)
+	r1()
+	r4, err := e.client.AcquireNode(c, "pve1", nil)
+	require.NoError(t, err)
+	r4()
 	r2()
+	r1() // releasing twice frees one slot only
+}
+
+// A shutdown or stop of a VM whose config is gone returns a UPID; the task
+// fails with assert_config_exists_on_node's text, which counts as a missing
+// VM. A paused VM is listed "paused" cluster-wide and still counts as
+// running on status/current.
+func TestMissingConfigAndPausedVM(t *testing.T) {
+	e := start(t, "8.2", false, nil)
+	c := ctx(t)
+	upid, err := e.client.Shutdown(c, "pve1", 150, 0)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.ErrorContains(t, err, "unable to find configuration file for VM 150 on node 'pve1'")
+	require.True(t, pve.IsMissingVM(err), "%v", err)
+	require.Equal(t, pve.ClassNotFound, pve.ClassOf(err))
+	upid, _, err = e.client.Stop(c, "pve1", 150)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.True(t, pve.IsMissingVM(err), "%v", err)
+
+	vm, found, err := e.client.FindVM(c, 201)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "paused", vm.Status)
+	st, err := e.client.VMStatus(c, "pve2", 201)
+	require.NoError(t, err)
+	require.True(t, st.Running())
+	require.Equal(t, "paused", st.QMPStatus)
+}
+
+// A shutdown waiting for the node's state-change slot calls the
+// WithQueueWait hook every WaitTick and sends nothing until the slot frees.
+func TestQueuedShutdownReportsWhileWaiting(t *testing.T) {
+	inflight, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	sent := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent[r.URL.Path]++
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/qemu/100/status/shutdown") {
+			close(inflight)
+			<-release
+		}
+		_, _ = w.Write([]byte(`{"data":"UPID:pve1:00000001:00000001:00000001:qmshutdown:1:root@pam:"}`))
+	}))
+	defer srv.Close()
+	c, err := pve.New(pve.Config{Name: "x", URL: srv.URL, TokenID: tokenID, TokenSecret: secret, NodeConcurrency: 1, WaitTick: 5 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	first := make(chan error)
+	go func() { _, err := c.Shutdown(ctx(t), "pve1", 100, 0); first <- err }()
+	<-inflight
+	var waits atomic.Int32
+	second := make(chan error)
+	go func() {
+		_, err := c.Shutdown(pve.WithQueueWait(ctx(t), func() { waits.Add(1) }), "pve1", 101, 0)
+		second <- err
+	}()
+	require.Eventually(t, func() bool { return waits.Load() >= 3 }, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	require.Zero(t, sent["/api2/json/nodes/pve1/qemu/101/status/shutdown"], "nothing is sent while waiting")
+	mu.Unlock()
+	close(release)
+	require.NoError(t, <-first)
+	require.NoError(t, <-second)
+	mu.Lock()
+	require.Equal(t, 1, sent["/api2/json/nodes/pve1/qemu/101/status/shutdown"])
+	mu.Unlock()
 }

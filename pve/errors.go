@@ -86,7 +86,7 @@ func (e *Error) Class() string {
 		return ClassNodeUnreachable
 	case isLockTimeout(e.Message):
 		return ClassLockTimeout
-	case strings.Contains(e.Message, "does not exist"):
+	case strings.Contains(e.Message, "does not exist"), isMissingConfig(e.Message):
 		return ClassNotFound
 	case strings.Contains(e.Message, "protection mode enabled"):
 		return ClassProtected
@@ -128,11 +128,24 @@ func IsLockTimeout(err error) bool {
 	return false
 }
 
-// IsMissingVM reports whether err says the VM's config file does not exist on that node.
+// IsMissingVM reports whether err says the VM's config file does not exist
+// on that node. Proxmox words it two ways: a read of the config or status
+// answers 500 "Configuration file 'nodes/<node>/qemu-server/<vmid>.conf'
+// does not exist" (load_config), and a shutdown or stop task fails "unable
+// to find configuration file for VM <vmid> on node '<node>'"
+// (assert_config_exists_on_node; "... - no such machine" before late 2019).
 func IsMissingVM(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Status == 500 &&
-		strings.Contains(e.Message, "Configuration file") && strings.Contains(e.Message, "does not exist")
+	if errors.As(err, &e) {
+		return e.Status == 500 && isMissingConfig(e.Message)
+	}
+	var te *TaskError
+	return errors.As(err, &te) && isMissingConfig(te.ExitStatus)
+}
+
+func isMissingConfig(msg string) bool {
+	return strings.Contains(msg, "Configuration file") && strings.Contains(msg, "does not exist") ||
+		strings.Contains(msg, "unable to find configuration file for VM")
 }
 
 // StatusOf returns the HTTP status of err, or 0.
@@ -157,6 +170,9 @@ func ClassOf(err error) string {
 		}
 		if strings.HasPrefix(te.ExitStatus, "VM is locked") {
 			return ClassLocked
+		}
+		if isMissingConfig(te.ExitStatus) {
+			return ClassNotFound
 		}
 		return ClassTaskFailed
 	}

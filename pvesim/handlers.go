@@ -156,9 +156,13 @@ func hClusterResources(c *hctx) (any, error) {
 				"maxcpu": v.spec.Cores, "maxmem": int64(v.spec.MemoryMiB) << 20, "maxdisk": v.maxDisk(),
 			}
 			if s.nodeOnline(v.spec.Node) {
+				// pvestatd stores qmpstatus || status: a paused guest is "paused".
 				st := "stopped"
 				if v.running() {
 					st = "running"
+				}
+				if v.status == "paused" {
+					st = "paused"
 				}
 				e["status"] = st
 				e["disk"], e["diskread"], e["diskwrite"], e["netin"], e["netout"] = 0, 0, 0, 0, 0
@@ -782,8 +786,10 @@ func hTaskLog(c *hctx) (any, error) {
 	if len(lines) == 0 {
 		lines = []string{"no content"}
 	}
+	// limit=0 reads the whole log (pve-common dump_logfile, 7.3-1 and later).
+	all := limit == 0
 	res := []map[string]any{}
-	for i := start; i < len(lines) && len(res) < limit; i++ {
+	for i := start; i < len(lines) && (all || len(res) < limit); i++ {
 		res = append(res, map[string]any{"n": i + 1, "t": lines[i]})
 	}
 	return withTotal{data: res, total: len(lines)}, nil

@@ -145,8 +145,10 @@ type stopParams struct {
 	overrule bool
 }
 
-func noSuchMachine(vmid int) string {
-	return fmt.Sprintf("unable to find configuration file for VM %d - no such machine", vmid)
+// noSuchMachine is qemu-server's assert_config_exists_on_node (called by
+// check_running inside the stop/shutdown worker, PVE 6.1 and later).
+func noSuchMachine(node string, vmid int) string {
+	return fmt.Sprintf("unable to find configuration file for VM %d on node '%s'", vmid, node)
 }
 
 // startVMStopTask runs qm shutdown/stop as qemu-server's vm_stop does: take
@@ -175,7 +177,7 @@ func (s *Sim) vmStopLocked(t *task, p stopParams, now time.Time) {
 	}
 	v := s.vms[t.vmid]
 	if v == nil || v.spec.Node != t.node {
-		s.failTask(t, now, noSuchMachine(t.vmid))
+		s.failTask(t, now, noSuchMachine(t.node, t.vmid))
 		return
 	}
 	if !v.running() {

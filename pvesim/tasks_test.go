@@ -33,6 +33,16 @@ func TestUPIDFormatAndTaskStatus(t *testing.T) {
 		t.Fatalf("log %s", logs.Raw)
 	}
 
+	// limit=0 is the whole log, the default 50 lines, start skips lines.
+	all := call(t, base, "GET", "/nodes/pve1/tasks/"+upid+"/log", url.Values{"limit": {"0"}})
+	if got := all.dataList(t); len(got) != num(all.Body["total"]) || len(got) == 0 {
+		t.Fatalf("limit=0 log %s", all.Raw)
+	}
+	one := call(t, base, "GET", "/nodes/pve1/tasks/"+upid+"/log", url.Values{"limit": {"1"}})
+	if got := one.dataList(t); len(got) != 1 {
+		t.Fatalf("limit=1 log %s", one.Raw)
+	}
+
 	r := call(t, base, "GET", "/nodes/pve1/tasks/UPID:pve1:garbage/status", nil)
 	if r.Body["errors"].(map[string]any)["upid"] != "unable to parse worker upid" {
 		t.Fatalf("%s", r.Raw)

@@ -118,8 +118,26 @@ func TestStopHungVM(t *testing.T) {
 
 func TestStopMissingVMFailsInTask(t *testing.T) {
 	_, base := startSim(t, fastOpts())
-	upid := call(t, base, "POST", "/nodes/pve1/qemu/100/status/stop", nil).str(t)
-	wantExit(t, waitTask(t, base, "pve1", upid), "unable to find configuration file for VM 100 - no such machine")
+	for _, cmd := range []string{"stop", "shutdown"} {
+		upid := call(t, base, "POST", "/nodes/pve1/qemu/100/status/"+cmd, nil).str(t)
+		wantExit(t, waitTask(t, base, "pve1", upid), "unable to find configuration file for VM 100 on node 'pve1'")
+	}
+}
+
+// pvestatd stores qmpstatus as the guest's status: /cluster/resources lists
+// a paused VM as "paused", while status/current keeps "running" with qmpstatus.
+func TestClusterResourcesReportsPaused(t *testing.T) {
+	_, base := startSim(t, fastOpts(), VMSpec{Node: "pve1", VMID: 100, Status: "paused"}, VMSpec{Node: "pve1", VMID: 101})
+	got := map[string]any{}
+	for _, e := range call(t, base, "GET", "/cluster/resources", url.Values{"type": {"vm"}}).dataList(t) {
+		got[e["id"].(string)] = e["status"]
+	}
+	if got["qemu/100"] != "paused" || got["qemu/101"] != "running" {
+		t.Fatalf("cluster resources status %v", got)
+	}
+	if st := vmStatus(t, base, "pve1", 100); st["status"] != "running" || st["qmpstatus"] != "paused" {
+		t.Fatalf("status/current %v", st)
+	}
 }
 
 func TestSecondShutdownWaitsForLock(t *testing.T) {

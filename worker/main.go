@@ -55,6 +55,7 @@ func run(cfgPath string, migrate bool, httpAddr string, logger *slog.Logger) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(waitingGauge(deps.Store))
+	reg.MustRegister(deps.Collectors()...)
 	// Temporal may come up after the worker (a restart, a compose start):
 	// keep trying for a while before giving up to the supervisor.
 	var c client.Client

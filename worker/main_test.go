@@ -81,6 +81,7 @@ func TestWorkerBinaryHealthAndMetrics(t *testing.T) {
 		`terminate_phase_duration_seconds_bucket{`, `phase="stop"`,
 		`terminate_backup_leftovers_total{`,
 		`terminate_waiting_for_admin 0`,
+		`terminate_modulelog_dropped_total 0`, `terminate_modulelog_queued `,
 		`temporal_activity_execution_latency_seconds_bucket{`,
 		`go_goroutines`,
 	} {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 
@@ -36,6 +37,8 @@ type Deps struct {
 	Config     *config.Config
 	Store      *dbmodel.Store
 	Activities *activities.Activities
+	// ModuleLog writes tblmodulelog in the background; Close flushes it.
+	ModuleLog *activities.ModuleLogWriter
 }
 
 // Open connects the store and builds clients. It checks WHMCS's schema and,
@@ -56,22 +59,59 @@ func Open(cfg *config.Config, out io.Writer, migrate bool) (*Deps, error) {
 		}
 	}
 	acts := &activities.Activities{Store: store, Out: out, Secrets: cfg.Secrets()}
-	ml := activities.ModuleLog{Store: store, Secrets: acts.Secrets}
-	acts.PVE, err = PVEClients(cfg, ml.PVEObserver())
-	if err != nil {
+	writer := activities.NewModuleLogWriter(store, activities.ModuleLogWriterOptions{})
+	ml := activities.ModuleLog{Store: store, Secrets: acts.Secrets, Writer: writer}
+	fail := func(err error) (*Deps, error) {
+		_ = writer.Close(context.Background())
 		store.Close()
 		return nil, err
+	}
+	acts.PVE, err = PVEClients(cfg, ml.PVEObserver())
+	if err != nil {
+		return fail(err)
 	}
 	acts.DNS, err = dns.Build(cfg.DNS, ml.DNSObserver())
 	if err != nil {
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
-	return &Deps{Config: cfg, Store: store, Activities: acts}, nil
+	return &Deps{Config: cfg, Store: store, Activities: acts, ModuleLog: writer}, nil
 }
 
-// Close releases the database pool.
-func (d *Deps) Close() error { return d.Store.Close() }
+// FlushTimeout bounds the module log's last write when the worker stops.
+const FlushTimeout = 10 * time.Second
+
+// Close is the worker's stop path, after the Temporal worker has stopped:
+// it writes the queued module-log rows (for at most FlushTimeout), then
+// releases the database pool.
+func (d *Deps) Close() error {
+	var flushErr error
+	if d.ModuleLog != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), FlushTimeout)
+		flushErr = d.ModuleLog.Close(ctx)
+		cancel()
+		if flushErr != nil {
+			slog.Warn("module log flush at shutdown", "error", flushErr)
+		}
+	}
+	return errors.Join(flushErr, d.Store.Close())
+}
+
+// Collectors are the worker's own Prometheus metrics that live outside the
+// activities: terminate_modulelog_dropped_total (module-log rows dropped
+// because the database stayed away) and terminate_modulelog_queued (rows
+// waiting to be written).
+func (d *Deps) Collectors() []prometheus.Collector {
+	w := d.ModuleLog
+	if w == nil {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "terminate_modulelog_dropped_total",
+			Help: "tblmodulelog rows dropped because the database stayed away"}, func() float64 { return float64(w.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "terminate_modulelog_queued",
+			Help: "tblmodulelog rows waiting to be written"}, func() float64 { return float64(w.Queued()) }),
+	}
+}
 
 // PVEClients builds one client per configured Proxmox server.
 func PVEClients(cfg *config.Config, obs pve.Observer) (map[string]*pve.Client, error) {
