@@ -52,3 +52,35 @@ func TestDeleteVMFreshRunFindsTheRunningDestroyTask(t *testing.T) {
 	require.Equal(t, 1, f.requests(140, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a rerun must not send a second DELETE")
 	require.False(t, f.sim.VMExists(140))
 }
+
+// CheckDeletable predicts destroy_vm's early refusals with Proxmox's own
+// words, checked against the simulator's DELETE.
+func TestCheckDeletableMatchesProxmoxRefusal(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 150, Name: "prot", Status: "stopped", Protection: true}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 151, Name: "up"}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 152, Name: "fine", Status: "stopped"}))
+	c := f.acts.PVE[stack.ServerName]
+	for _, tc := range []struct {
+		vmid  int
+		name  string
+		class string
+	}{{150, "prot", pve.ClassProtected}, {151, "up", pve.ClassRunning}, {152, "fine", ""}, {153, "gone", ""}} {
+		v, err := f.env.ExecuteActivity(f.acts.CheckDeletable, target(tc.vmid, tc.name))
+		require.NoError(t, err)
+		var res activities.DeletableResult
+		require.NoError(t, v.Get(&res))
+		require.Equal(t, tc.class, res.Class, "vmid %d", tc.vmid)
+		if tc.class == "" {
+			require.Empty(t, res.Refusal)
+			continue
+		}
+		// Proxmox says the same when asked.
+		_, derr := c.DeleteVM(context.Background(), "pve1", tc.vmid)
+		require.Error(t, derr)
+		require.Contains(t, derr.Error(), res.Refusal)
+		require.Equal(t, tc.class, pve.ClassOf(derr))
+		require.Contains(t, texts(res.Lines), "backups and DNS records are kept")
+	}
+	require.Zero(t, f.requests(152, "DELETE", "/nodes/{node}/qemu/{vmid}"), "the check changes nothing")
+}
