@@ -41,7 +41,8 @@ type DeletableResult struct {
 // CheckDeletable reads the VM's config and status after the stop phases
 // and tells whether Proxmox will refuse the DELETE. The workflow asks before
 // the destructive best-effort phases, so a VM that cannot be deleted keeps
-// its backups and DNS records. It changes nothing on Proxmox.
+// its backups and DNS records. A VM at (node, vmid) that is not ours fails
+// with ErrIdentityMismatch. It changes nothing on Proxmox.
 func (a *Activities) CheckDeletable(ctx context.Context, t pipeline.Target) (DeletableResult, error) {
 	ctx = withService(ctx, t.ServiceID)
 	defer observePhase(ctx, pipeline.PhaseCheckDelete, time.Now())
@@ -60,6 +61,13 @@ func (a *Activities) CheckDeletable(ctx context.Context, t pipeline.Target) (Del
 		l.add("cannot check whether Proxmox accepts the DELETE: %s", a.Secrets.Redact(reason(err)))
 		res.Lines = l.list
 		return res, nil
+	}
+	if msg := IdentityMismatch(t, cfg); msg != "" {
+		// The vmid was handed to another VM since the stop phases: its
+		// protection or state says nothing about ours.
+		l.add("%s", msg)
+		res.Lines = l.list
+		return res, temporal.NewNonRetryableApplicationError(msg, pipeline.ErrIdentityMismatch, nil)
 	}
 	st, err := c.VMStatus(ctx, t.Node, t.VMID)
 	if err != nil && !pve.IsMissingVM(err) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
@@ -83,4 +84,10 @@ func TestCheckDeletableMatchesProxmoxRefusal(t *testing.T) {
 		require.Contains(t, texts(res.Lines), "backups and DNS records are kept")
 	}
 	require.Zero(t, f.requests(152, "DELETE", "/nodes/{node}/qemu/{vmid}"), "the check changes nothing")
+
+	// The vmid now belongs to another VM: not ours to judge.
+	_, err := f.env.ExecuteActivity(f.acts.CheckDeletable, target(150, "someone-else"))
+	app := appErr(t, err)
+	require.Equal(t, pipeline.ErrIdentityMismatch, app.Type())
+	require.True(t, app.NonRetryable())
 }

@@ -303,3 +303,20 @@ func TestWaitingRunContinuesAsNew(t *testing.T) {
 	require.Equal(t, maxAttemptsPerRun+1, r.Attempts)
 	require.Equal(t, []string{"status:terminate", "load", "stop", "backups", "dns", "delete", "cleandb"}, g.calls)
 }
+
+// A vmid handed to another VM since the stop phases is an identity
+// mismatch at the check: nothing is destroyed.
+func TestDeletableCheckIdentityMismatchTouchesNothing(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	msg := `identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`
+	f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{},
+		temporal.NewNonRetryableApplicationError(msg, pipeline.ErrIdentityMismatch, nil))
+	f.mockAll(t, &n)
+	f.stop(true, nil)
+	f.deletes(nil)
+	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "remove") }, time.Hour)
+	f.env.ExecuteWorkflow(TerminateWorkflow, input())
+	require.Equal(t, "removed", f.result(t).Outcome)
+	require.Equal(t, []string{"load", "stop", "failure:" + msg, "status:remove"}, f.calls)
+}

@@ -209,6 +209,9 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCheckDelete},
 				temporal.NewNonRetryableApplicationError(chk.Refusal, chk.Class, nil))
 		}
+		if isIdentityMismatch(err) {
+			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCheckDelete}, err)
+		}
 		if err != nil {
 			r.note(ctx, "deletability check failed: %s; the DELETE decides", errText(err))
 		}
