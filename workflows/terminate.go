@@ -206,7 +206,8 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		err := workflow.ExecuteActivity(checkCtx(ctx), a.CheckDeletable, t).Get(ctx, &chk)
 		r.add(chk.Lines)
 		if err == nil && chk.Refusal != "" {
-			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCheckDelete},
+			// The attempt fails in the DELETE phase, ahead of time.
+			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete},
 				temporal.NewNonRetryableApplicationError(chk.Refusal, chk.Class, nil))
 		}
 		if isIdentityMismatch(err) {
