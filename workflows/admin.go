@@ -136,7 +136,15 @@ func decodeReset(raw converter.RawValue) (target, shown string, ok bool) {
 		}
 		return "", data, false
 	}
-	return target, fmt.Sprintf("%q", target), true
+	return target, quoted(target), true
+}
+
+// quoted names a target in a line: quoted, at most 64 bytes of it.
+func quoted(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q…", s[:64])
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func (r *run) rejectLine(ctx workflow.Context, shown, why string) {
@@ -186,7 +194,7 @@ func (r *run) waitForAdminChecked(ctx workflow.Context, resetCh, deleteCh workfl
 				r.rejectLine(ctx, shown, "not a JSON string, expected one of "+strings.Join(dbmodel.AdminTargets, ", "))
 				valid = false
 			case !slices.Contains(dbmodel.AdminTargets, req.target):
-				r.rejectLine(ctx, fmt.Sprintf("%q", req.target), "expected one of "+strings.Join(dbmodel.AdminTargets, ", "))
+				r.rejectLine(ctx, quoted(req.target), "expected one of "+strings.Join(dbmodel.AdminTargets, ", "))
 				valid = false
 			}
 		})

@@ -320,3 +320,22 @@ func TestDeletableCheckIdentityMismatchTouchesNothing(t *testing.T) {
 	require.Equal(t, "removed", f.result(t).Outcome)
 	require.Equal(t, []string{"load", "stop", "failure:" + msg, "status:remove"}, f.calls)
 }
+
+// A huge payload is named, not copied, in the rejection line.
+func TestHugeResetPayloadIsRejectedBriefly(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	f.mockAll(t, &n)
+	f.stop(true, nil)
+	f.deletes(running())
+	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, strings.Repeat("terminate", 7000)) }, time.Hour)
+	f.env.RegisterDelayedCallback(func() {
+		last := f.status(t).Lines
+		text := last[len(last)-1].Text
+		require.Contains(t, text, `rejected reset-status "terminateterminate`)
+		require.Less(t, len(text), 300)
+		f.env.SignalWorkflow(pipeline.SignalDelete, nil)
+	}, 2*time.Hour)
+	f.env.ExecuteWorkflow(TerminateWorkflow, input())
+	require.Equal(t, "record-deleted", f.result(t).Outcome)
+}
