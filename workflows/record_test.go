@@ -53,6 +53,7 @@ const (
 	svcIdentity = 904
 	svcTimeout  = 905
 	svcRefused  = 906
+	svcLong     = 907
 )
 
 func (s *standIns) count(id int, name string) int {
@@ -110,6 +111,8 @@ func (s *standIns) DeleteVM(ctx context.Context, in activities.DeleteInput) (act
 	switch {
 	case in.Target.ServiceID == svcRetry && n == 1:
 		return activities.DeleteResult{}, temporal.NewNonRetryableApplicationError("VM 2902 is running - destroy failed", pve.ClassRunning, nil)
+	case in.Target.ServiceID == svcLong:
+		return activities.DeleteResult{}, temporal.NewNonRetryableApplicationError("can't remove VM 2907 - protection mode enabled", pve.ClassProtected, nil)
 	case in.Target.ServiceID == svcTimeout && n == 1:
 		<-ctx.Done() // a lost worker: no heartbeat until the heartbeat timeout
 		return activities.DeleteResult{}, ctx.Err()
@@ -164,39 +167,60 @@ func TestRecordHistories(t *testing.T) {
 	for _, sc := range []struct {
 		id    int
 		name  string
-		admin func(id int)
+		admin func(id int, first string)
 	}{
 		{svcSuccess, "success", nil},
-		{svcRetry, "failure-retry", func(id int) { update(id, pipeline.UpdateResetStatus, "terminate") }},
-		{svcRefusal, "refusal-at-load", func(id int) {
+		{svcRetry, "failure-retry", func(id int, _ string) { update(id, pipeline.UpdateResetStatus, "terminate") }},
+		{svcRefusal, "refusal-at-load", func(id int, _ string) {
 			require.NoError(t, c.SignalWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.SignalReset, 42))
 			require.NoError(t, c.SignalWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.SignalReset, "ready"))
 		}},
-		{svcIdentity, "identity-mismatch", func(id int) { update(id, pipeline.UpdateDeleteRecord) }},
+		{svcIdentity, "identity-mismatch", func(id int, _ string) { update(id, pipeline.UpdateDeleteRecord) }},
 		{svcTimeout, "delete-timeout", nil},
-		{svcRefused, "delete-refused", func(id int) {
+		{svcRefused, "delete-refused", func(id int, _ string) {
 			require.NoError(t, c.SignalWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.SignalReset, "remove"))
+		}},
+		// Re-queued until the run continues as new; the next run waits and
+		// is reset to ready (recorded as history-v1-continued-next).
+		{svcLong, "continued", func(id int, first string) {
+			for i := 1; i < maxAttemptsPerRun; i++ {
+				update(id, pipeline.UpdateResetStatus, "terminate")
+				waitPhase(id, pipeline.PhaseWaiting)
+			}
+			require.Eventually(t, func() bool {
+				d, err := c.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
+				return err == nil && d.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId() != first
+			}, time.Minute, 100*time.Millisecond)
+			waitPhase(id, pipeline.PhaseWaiting)
+			update(id, pipeline.UpdateResetStatus, "ready")
 		}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.WorkflowID(sc.id), TaskQueue: queue}, pipeline.WorkflowName, pipeline.Input{ServiceID: sc.id, Timing: tm})
 			require.NoError(t, err)
+			first := run.GetRunID() // Get follows a continue-as-new
 			if sc.admin != nil {
 				waitPhase(sc.id, pipeline.PhaseWaiting)
-				sc.admin(sc.id)
+				sc.admin(sc.id, first)
 			}
 			var res pipeline.Result
 			require.NoError(t, run.Get(ctx, &res))
-			it := c.GetWorkflowHistory(ctx, pipeline.WorkflowID(sc.id), run.GetRunID(), false, 0)
-			h := &historypb.History{}
-			for it.HasNext() {
-				ev, err := it.Next()
+			write := func(runID, name string) {
+				it := c.GetWorkflowHistory(ctx, pipeline.WorkflowID(sc.id), runID, false, 0)
+				h := &historypb.History{}
+				for it.HasNext() {
+					ev, err := it.Next()
+					require.NoError(t, err)
+					h.Events = append(h.Events, ev)
+				}
+				b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
 				require.NoError(t, err)
-				h.Events = append(h.Events, ev)
+				require.NoError(t, os.WriteFile(filepath.Join("testdata", "history-v1-"+name+".json"), b, 0o644))
 			}
-			b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join("testdata", "history-v1-"+sc.name+".json"), b, 0o644))
+			write(first, sc.name)
+			if sc.id == svcLong {
+				write("", sc.name+"-next")
+			}
 		})
 	}
 }
