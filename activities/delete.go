@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -66,9 +65,11 @@ func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult
 	defer release()
 
 	upid := prev.UPID
-	if upid == "" && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+	if upid == "" {
 		// A crash can come between Proxmox starting the destroy task and our
-		// heartbeat recording its UPID: look for it before sending another DELETE.
+		// heartbeat recording its UPID, and the workflow reruns a DELETE lost
+		// with its worker as a fresh activity (attempt 1, no heartbeat): look
+		// for a running destroy task of this VM before every DELETE.
 		if active, err := c.ActiveTasks(ctx, t.Node, t.VMID, "qmdestroy"); err == nil && len(active) > 0 {
 			upid, resumed = active[0], true
 		}

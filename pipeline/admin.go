@@ -3,7 +3,10 @@ package pipeline
 // Admin Updates: the synchronous form of the reset-status and delete-record
 // signals. The workflow validates each request (rejected with the reason
 // when the run is not waiting in error_terminate or the target is not one of
-// AdminTargets) and answers once it has acted. The signals stay for
+// AdminTargets) and answers once it has acted. A rejection is an
+// ApplicationError of type ErrNotWaiting (no run waiting, another admin
+// action being applied, or a run started before admin Updates existed:
+// send the signal) or ErrBadInput (the target). The signals stay for
 // `temporal workflow signal` and tctl users.
 const (
 	UpdateResetStatus  = "admin-reset-status"  // argument: the target vm_status (string)

@@ -35,3 +35,8 @@ const (
 // it back, so the database activities fail with this type at once and the
 // workflow ends the run in a documented state instead of retrying forever.
 const ErrRowGone = "row_gone"
+
+// ErrNotWaiting: an admin Update sent to a run that is not waiting in
+// error_terminate (an attempt is running, another admin action is being
+// applied, or the run predates admin Updates: send the signal instead).
+const ErrNotWaiting = "not_waiting"

@@ -25,16 +25,17 @@ func WorkflowID(serviceID int) string { return fmt.Sprintf("%s%d", WorkflowIDPre
 
 // Phases, in pipeline order.
 const (
-	PhaseLoad      = "load"
-	PhaseStop      = "stop"
-	PhaseForceStop = "force-stop"
-	PhaseBackups   = "backups"
-	PhaseDNS       = "dns"
-	PhaseDelete    = "delete"
-	PhaseCleanDB   = "clean-db"
-	PhaseFailed    = "error_terminate"
-	PhaseWaiting   = "waiting-for-admin"
-	PhaseDone      = "done"
+	PhaseLoad        = "load"
+	PhaseStop        = "stop"
+	PhaseForceStop   = "force-stop"
+	PhaseCheckDelete = "check-delete" // will Proxmox accept the DELETE? (before backups and DNS)
+	PhaseBackups     = "backups"
+	PhaseDNS         = "dns"
+	PhaseDelete      = "delete"
+	PhaseCleanDB     = "clean-db"
+	PhaseFailed      = "error_terminate"
+	PhaseWaiting     = "waiting-for-admin"
+	PhaseDone        = "done"
 )
 
 // Timing holds every interval and window of the pipeline. Production uses
@@ -121,6 +122,21 @@ func sortStrings(s []string) []string {
 type Input struct {
 	ServiceID int    `json:"service_id"`
 	Timing    Timing `json:"timing"`
+	// Resume is set when a run waiting in error_terminate continued as new
+	// (its history grew long): the new run starts waiting for an admin with
+	// what the last one knew. Attempt numbers come from the database, so
+	// they keep counting up across runs.
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Resume is what a run waiting in error_terminate hands to the run it
+// continues as.
+type Resume struct {
+	Attempt   int    `json:"attempt"`
+	LastError string `json:"last_error"`
+	VMID      int    `json:"vmid"`
+	Node      string `json:"node"`
+	Lines     []Line `json:"lines"` // the status lines, already bounded
 }
 
 // Target is the VM a run terminates, read from the database at the start of
@@ -157,8 +173,10 @@ type Status struct {
 	VMStatus  string `json:"vm_status"`
 	Attempt   int    `json:"attempt"`
 	LastError string `json:"last_error,omitempty"`
-	Lines     []Line `json:"lines"`
-	Result    string `json:"result,omitempty"` // success | error | "" while running
+	// Lines are the run's lines: the latest attempts in full, each older
+	// attempt summarised in one line.
+	Lines  []Line `json:"lines"`
+	Result string `json:"result,omitempty"` // success | error | "" while running
 }
 
 // Result is TerminateWorkflow's result.

@@ -65,8 +65,9 @@ func (s *session) plan(ctx context.Context, o opts, out io.Writer) (int, error) 
 			if status != "stopped" {
 				p("stop: graceful shutdown, poll every %s up to %s; then a hard stop and %s more", s.cfg.Timing.StopPoll, s.cfg.Timing.StopWindow, s.cfg.Timing.ForceWindow)
 			}
-			if cfg.Protection {
-				p("delete: Proxmox will REFUSE: protection mode is enabled (the run would end in error_terminate)")
+			// The stop phases run first, so only what survives them counts.
+			if why, _ := activities.DeleteRefusal(vm.VMID, cfg, false); why != "" {
+				p("delete: Proxmox will REFUSE: %s (the run would end in error_terminate, keeping backups and DNS)", why)
 			}
 			if cfg.Lock != "" {
 				p("delete: the VM is locked (%s): DELETE waits within its retries", cfg.Lock)

@@ -26,10 +26,11 @@ func heartbeatFor(poll time.Duration) time.Duration {
 
 // shortCtx is for database activities: they must eventually succeed (losing
 // an outcome is worse than waiting for the database), so they retry forever
-// with capped backoff.
+// with capped backoff; only a vanished row (pipeline.ErrRowGone) ends them.
 func shortCtx(ctx workflow.Context) workflow.Context {
 	return withOptions(ctx, 30*time.Second, 0, &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		NonRetryableErrorTypes: []string{pipeline.ErrRowGone},
 	})
 }
 
@@ -55,5 +56,13 @@ func deleteCtx(ctx workflow.Context, tm pipeline.Timing) workflow.Context {
 	return withOptions(ctx, tm.DeleteTaskWindow+time.Minute, heartbeatFor(tm.TaskPoll), &temporal.RetryPolicy{
 		InitialInterval: tm.DeleteBackoff, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 		MaximumAttempts: int32(tm.DeleteAttempts),
+	})
+}
+
+// checkCtx is for CheckDeletable: two reads; a failure is not fatal (the
+// DELETE decides).
+func checkCtx(ctx workflow.Context) workflow.Context {
+	return withOptions(ctx, time.Minute, 0, &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
 	})
 }

@@ -24,6 +24,13 @@ type run struct {
 	status pipeline.Status
 	errors []string // non-blocking errors of the current attempt
 	lines  []string // formatted lines of the current attempt, for the action log
+
+	version  workflow.Version // versionOriginal or versionChecked, fixed for the run
+	segments []segment        // where each attempt's lines start in status.Lines
+	attempts int              // attempts this run (not counting earlier runs)
+	admin    *adminQueue      // accepted admin Updates (versionChecked)
+	vmid     int
+	node     string
 }
 
 // set moves the run to a phase (and vm_status when not empty) and mirrors
@@ -65,6 +72,7 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 	}
 	tm := in.Timing.WithDefaults()
 	r := &run{status: pipeline.Status{ServiceID: in.ServiceID, Phase: pipeline.PhaseLoad, VMStatus: dbmodel.StatusTerminate, Lines: []pipeline.Line{}}}
+	r.version = workflow.GetVersion(ctx, versionChange, versionOriginal, versionChecked)
 	if err := workflow.SetQueryHandler(ctx, pipeline.QueryStatus, func() (pipeline.Status, error) {
 		return r.status, nil
 	}); err != nil {
@@ -72,18 +80,63 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 	}
 	resetCh := workflow.GetSignalChannel(ctx, pipeline.SignalReset)
 	deleteCh := workflow.GetSignalChannel(ctx, pipeline.SignalDelete)
+	if err := r.registerUpdates(ctx); err != nil {
+		return pipeline.Result{}, err
+	}
+	if r.version == versionOriginal {
+		for {
+			ok, err := attempt(ctx, tm, r, resetCh, deleteCh)
+			if err != nil {
+				return pipeline.Result{}, err
+			}
+			if ok {
+				r.status.Result = "success"
+				r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
+				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+			}
+			res, again, err := waitForAdmin(ctx, r, resetCh, deleteCh)
+			if err != nil || !again {
+				return res, err
+			}
+		}
+	}
+	res, err := r.loop(ctx, in, tm, resetCh, deleteCh)
+	r.admin.closeAll(ctx, err)
+	// An accepted Update answers before the run ends.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return res, err
+}
 
+// loop is the run on versionChecked: attempts and admin actions until the
+// run ends, or continues as new while it waits.
+func (r *run) loop(ctx workflow.Context, in pipeline.Input, tm pipeline.Timing, resetCh, deleteCh workflow.ReceiveChannel) (pipeline.Result, error) {
+	waiting := false
+	if rs := in.Resume; rs != nil {
+		r.resume(ctx, rs)
+		waiting = true
+	}
 	for {
-		ok, err := attempt(ctx, tm, r, resetCh, deleteCh)
-		if err != nil {
-			return pipeline.Result{}, err
+		if !waiting {
+			ok, err := attempt(ctx, tm, r, resetCh, deleteCh)
+			if err != nil {
+				return pipeline.Result{}, err
+			}
+			if ok {
+				r.status.Result = "success"
+				r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
+				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+			}
+			if r.status.Phase == pipeline.PhaseDone {
+				// The attempt failed and its VM row is gone: nothing to wait for.
+				return pipeline.Result{}, temporal.NewNonRetryableApplicationError(r.status.LastError, pipeline.ErrRowGone, nil)
+			}
 		}
-		if ok {
-			r.status.Result = "success"
-			r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
-			return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+		waiting = false
+		if r.shouldContinueAsNew(ctx, resetCh, deleteCh) {
+			return pipeline.Result{}, workflow.NewContinueAsNewError(ctx, pipeline.WorkflowName, pipeline.Input{
+				ServiceID: in.ServiceID, Timing: in.Timing, Resume: r.resumeState()})
 		}
-		res, again, err := waitForAdmin(ctx, r, resetCh, deleteCh)
+		res, again, err := r.waitForAdminChecked(ctx, resetCh, deleteCh)
 		if err != nil || !again {
 			return res, err
 		}
@@ -100,11 +153,15 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 
 	var load activities.LoadResult
 	if err := workflow.ExecuteActivity(loadCtx(ctx), a.LoadTarget, r.status.ServiceID).Get(ctx, &load); err != nil {
+		r.admin.answerReset(ctx, 0, err)
 		return false, err
 	}
 	t := load.Target
 	r.status.Attempt = t.Attempt
+	r.beginAttempt(t.Attempt)
+	r.vmid, r.node = t.VMID, t.Node
 	r.add(load.Lines)
+	r.admin.answerReset(ctx, t.Attempt, nil)
 	if err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.SAVmID.ValueSet(int64(t.VMID)), pipeline.SANode.ValueSet(t.Node)); err != nil {
 		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
 	}
@@ -137,6 +194,27 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		}
 		if err != nil {
 			r.note(ctx, "force-stop phase failed: %s", errText(err))
+		}
+	}
+
+	// Will Proxmox accept the DELETE? When it certainly refuses (protection,
+	// a VM still running after both windows), the backups and DNS records
+	// stay: the attempt ends in error_terminate with Proxmox's reason.
+	if r.version >= versionChecked {
+		r.set(ctx, pipeline.PhaseCheckDelete, "")
+		var chk activities.DeletableResult
+		err := workflow.ExecuteActivity(checkCtx(ctx), a.CheckDeletable, t).Get(ctx, &chk)
+		r.add(chk.Lines)
+		if err == nil && chk.Refusal != "" {
+			// The attempt fails in the DELETE phase, ahead of time.
+			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete},
+				temporal.NewNonRetryableApplicationError(chk.Refusal, chk.Class, nil))
+		}
+		if isIdentityMismatch(err) {
+			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCheckDelete}, err)
+		}
+		if err != nil {
+			r.note(ctx, "deletability check failed: %s; the DELETE decides", errText(err))
 		}
 	}
 
@@ -184,7 +262,14 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	fin := activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCleanDB, Errors: r.errors, Lines: r.lines}
 	var out activities.FinishResult
 	if err := workflow.ExecuteActivity(shortCtx(ctx), a.CleanDB, fin).Get(ctx, &out); err != nil {
-		return false, err
+		if r.version < versionChecked || !isRowGone(err) {
+			return false, err
+		}
+		// The VM is deleted on Proxmox; its row vanished meanwhile (deleted
+		// by hand or another tool): nothing is left to clean.
+		r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: "VM deleted; no VM row left to clean: " + errText(err)}})
+		r.status.LastError = ""
+		return true, nil
 	}
 	r.add(out.Lines)
 	r.status.LastError = ""
@@ -203,12 +288,26 @@ func fail(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChanne
 	fin.Reason, fin.Errors, fin.Lines = reason, r.errors, r.lines
 	var out activities.FinishResult
 	if err := workflow.ExecuteActivity(shortCtx(ctx), a.RecordFailure, fin).Get(ctx, &out); err != nil {
-		return false, err
+		if r.version < versionChecked || !isRowGone(err) {
+			return false, err
+		}
+		// No row to put into error_terminate: no admin can act on it, so
+		// the run ends failed with both reasons.
+		r.status.LastError = fmt.Sprintf("attempt %d failed: %s; the failure was not recorded: %s", r.status.Attempt, reason, errText(err))
+		r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: r.status.LastError}})
+		r.status.Result = "error"
+		r.set(ctx, pipeline.PhaseDone, "")
+		return false, nil
 	}
 	r.add(out.Lines)
 	r.status.Result = "error"
 	r.set(ctx, pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate)
 	return false, nil
+}
+
+func isRowGone(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == pipeline.ErrRowGone
 }
 
 func isIdentityMismatch(err error) bool {
@@ -226,7 +325,8 @@ func (r *run) note(ctx workflow.Context, format string, args ...any) {
 }
 
 // waitForAdmin blocks in error_terminate until an admin's signal. again is
-// true when the admin re-queued the termination.
+// true when the admin re-queued the termination. This is the
+// versionOriginal path; waitForAdminChecked replaces it.
 func waitForAdmin(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChannel) (res pipeline.Result, again bool, err error) {
 	id := r.status.ServiceID
 	for {
@@ -274,6 +374,10 @@ func waitForAdmin(ctx workflow.Context, r *run, resetCh, deleteCh workflow.Recei
 // rejectPending drops signals that arrived while the attempt was running:
 // admin actions apply only to a VM in error_terminate.
 func rejectPending(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChannel) {
+	if r.version >= versionChecked {
+		r.rejectPendingChecked(ctx, resetCh, deleteCh)
+		return
+	}
 	for {
 		var v string
 		if !resetCh.ReceiveAsync(&v) {

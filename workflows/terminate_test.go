@@ -48,6 +48,7 @@ func (f *fixture) mockAll(t *testing.T, attempt *int) {
 		tg.Attempt = *attempt
 		return activities.LoadResult{Target: tg, Lines: line("[terminate] starting")}, nil
 	}).Maybe()
+	f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{}, nil).Maybe()
 	f.env.OnActivity(a.RemoveBackups, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.BackupsInput) (activities.BackupsResult, error) {
 		f.record("backups")
 		return activities.BackupsResult{Lines: line("backups removed")}, nil

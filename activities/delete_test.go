@@ -1,0 +1,93 @@
+package activities_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/proxmox-terminate/proxmox-terminate/activities"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
+)
+
+// slowDestroyFx is a simulator whose destroy tasks take a while, so a
+// second DELETE could be sent while the first one still runs.
+func slowDestroyFx(t *testing.T) *fx {
+	t.Helper()
+	f := &fx{}
+	fxr := stack.Cluster()
+	fxr.Second = pvesim.Duration(50 * time.Millisecond)
+	fxr.DestroyDuration = pvesim.Duration(2 * time.Second)
+	f.sim = pvesim.New(pvesim.Options{DestroyDuration: 2 * time.Second})
+	require.NoError(t, f.sim.LoadFixture(fxr))
+	u, err := f.sim.Start("127.0.0.1:0", false)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.sim.Close() })
+	c, err := pve.New(pve.Config{Name: stack.ServerName, URL: strings.TrimSuffix(u, "/api2/json"), TokenID: stack.TokenID, TokenSecret: stack.TokenSecret}, nil)
+	require.NoError(t, err)
+	f.acts = &activities.Activities{PVE: map[string]*pve.Client{stack.ServerName: c}, Out: &strings.Builder{}, Secrets: activities.Redactor{stack.TokenSecret}}
+	f.env = f.NewTestActivityEnvironment()
+	f.env.RegisterActivity(f.acts)
+	return f
+}
+
+// The workflow reruns a DELETE lost with its worker as a fresh activity:
+// attempt 1, no heartbeat. It must find the destroy task the lost one
+// started and wait for it, never send a second DELETE.
+func TestDeleteVMFreshRunFindsTheRunningDestroyTask(t *testing.T) {
+	f := slowDestroyFx(t)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 140, Name: "lost", Status: "stopped"}))
+	_, err := f.acts.PVE[stack.ServerName].DeleteVM(context.Background(), "pve1", 140)
+	require.NoError(t, err)
+
+	v, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(140, "lost"), Timing: timing})
+	require.NoError(t, err)
+	var res activities.DeleteResult
+	require.NoError(t, v.Get(&res))
+	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
+	require.Equal(t, 1, f.requests(140, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a rerun must not send a second DELETE")
+	require.False(t, f.sim.VMExists(140))
+}
+
+// CheckDeletable predicts destroy_vm's early refusals with Proxmox's own
+// words, checked against the simulator's DELETE.
+func TestCheckDeletableMatchesProxmoxRefusal(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 150, Name: "prot", Status: "stopped", Protection: true}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 151, Name: "up"}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 152, Name: "fine", Status: "stopped"}))
+	c := f.acts.PVE[stack.ServerName]
+	for _, tc := range []struct {
+		vmid  int
+		name  string
+		class string
+	}{{150, "prot", pve.ClassProtected}, {151, "up", pve.ClassRunning}, {152, "fine", ""}, {153, "gone", ""}} {
+		v, err := f.env.ExecuteActivity(f.acts.CheckDeletable, target(tc.vmid, tc.name))
+		require.NoError(t, err)
+		var res activities.DeletableResult
+		require.NoError(t, v.Get(&res))
+		require.Equal(t, tc.class, res.Class, "vmid %d", tc.vmid)
+		if tc.class == "" {
+			require.Empty(t, res.Refusal)
+			continue
+		}
+		// Proxmox says the same when asked.
+		_, derr := c.DeleteVM(context.Background(), "pve1", tc.vmid)
+		require.Error(t, derr)
+		require.Contains(t, derr.Error(), res.Refusal)
+		require.Equal(t, tc.class, pve.ClassOf(derr))
+		require.Contains(t, texts(res.Lines), "backups and DNS records are kept")
+	}
+	require.Zero(t, f.requests(152, "DELETE", "/nodes/{node}/qemu/{vmid}"), "the check changes nothing")
+
+	// The vmid now belongs to another VM: not ours to judge.
+	_, err := f.env.ExecuteActivity(f.acts.CheckDeletable, target(150, "someone-else"))
+	app := appErr(t, err)
+	require.Equal(t, pipeline.ErrIdentityMismatch, app.Type())
+	require.True(t, app.NonRetryable())
+}

@@ -1,0 +1,226 @@
+//go:build record
+
+// Recording the replay histories of the current workflow version:
+//
+//	TEMPORAL_CLI=/path/to/temporal go test -tags record -count=1 -run TestRecordHistories ./workflows/
+//
+// runs each scenario on the dev server against stand-in activities (the
+// workflow's commands depend only on what activities answer) and writes
+// testdata/history-v1-<scenario>.json. Older histories stay: the replay
+// test proves runs started on older code still replay.
+package workflows
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/proxmox-terminate/proxmox-terminate/activities"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopDevServer()
+	os.Exit(code)
+}
+
+// standIns answer like the real activities would for each scenario's
+// service id.
+type standIns struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+const (
+	svcSuccess  = 901
+	svcRetry    = 902
+	svcRefusal  = 903
+	svcIdentity = 904
+	svcTimeout  = 905
+	svcRefused  = 906
+	svcLong     = 907
+)
+
+func (s *standIns) count(id int, name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := name + ":" + string(rune('0'+id%10))
+	s.calls[k]++
+	return s.calls[k]
+}
+
+func now(text string) []pipeline.Line { return []pipeline.Line{{At: time.Now().UTC(), Text: text}} }
+
+func (s *standIns) LoadTarget(_ context.Context, id int) (activities.LoadResult, error) {
+	n := s.count(id, "load")
+	tg := pipeline.Target{ServiceID: id, UserID: 7, Server: "pve", Node: "pve1", VMID: 2000 + id, VMName: "vm", Domain: "vm.example.com", IPs: []string{"192.0.2.10"}, VMStatus: "terminate", Attempt: n}
+	res := activities.LoadResult{Target: tg, Lines: now("[terminate] starting")}
+	if id == svcRefusal {
+		res.Refusal = `proxmox server "gone" of the VM row is not configured`
+	}
+	return res, nil
+}
+
+func (s *standIns) StopVM(_ context.Context, in activities.StopInput) (activities.StopResult, error) {
+	if in.Target.ServiceID == svcIdentity {
+		return activities.StopResult{}, temporal.NewNonRetryableApplicationError(`identity mismatch at pve1/2904: the record describes name "vm", Proxmox has name "other"; touching nothing`, pipeline.ErrIdentityMismatch, nil)
+	}
+	if in.Target.ServiceID == svcRefused {
+		return activities.StopResult{Stopped: false, ShutdownUPID: "UPID:pve1:1", Lines: now("still running")}, nil
+	}
+	return activities.StopResult{Stopped: true, Lines: now("stopped after ~1s")}, nil
+}
+
+func (s *standIns) ForceStopVM(_ context.Context, in activities.StopInput) (activities.StopResult, error) {
+	return activities.StopResult{Stopped: false, Lines: now("still running after the hard stop")}, nil
+}
+
+func (s *standIns) CheckDeletable(_ context.Context, t pipeline.Target) (activities.DeletableResult, error) {
+	if t.ServiceID == svcRefused {
+		msg := "VM 2906 is running - destroy failed"
+		return activities.DeletableResult{Refusal: msg, Class: pve.ClassRunning, Lines: now("Proxmox will refuse the DELETE: " + msg)}, nil
+	}
+	return activities.DeletableResult{}, nil
+}
+
+func (s *standIns) RemoveBackups(_ context.Context, _ activities.BackupsInput) (activities.BackupsResult, error) {
+	return activities.BackupsResult{Lines: now("backups removed (0 deleted)")}, nil
+}
+
+func (s *standIns) DeleteDNS(_ context.Context, _ pipeline.Target) (activities.DNSResult, error) {
+	return activities.DNSResult{Lines: now("deleting DNS records")}, nil
+}
+
+func (s *standIns) DeleteVM(ctx context.Context, in activities.DeleteInput) (activities.DeleteResult, error) {
+	n := s.count(in.Target.ServiceID, "delete")
+	switch {
+	case in.Target.ServiceID == svcRetry && n == 1:
+		return activities.DeleteResult{}, temporal.NewNonRetryableApplicationError("VM 2902 is running - destroy failed", pve.ClassRunning, nil)
+	case in.Target.ServiceID == svcLong:
+		return activities.DeleteResult{}, temporal.NewNonRetryableApplicationError("can't remove VM 2907 - protection mode enabled", pve.ClassProtected, nil)
+	case in.Target.ServiceID == svcTimeout && n == 1:
+		<-ctx.Done() // a lost worker: no heartbeat until the heartbeat timeout
+		return activities.DeleteResult{}, ctx.Err()
+	}
+	return activities.DeleteResult{Lines: now("VM deleted")}, nil
+}
+
+func (s *standIns) CleanDB(_ context.Context, _ activities.FinishInput) (activities.FinishResult, error) {
+	return activities.FinishResult{Written: true, Lines: now("[terminate] done result=success")}, nil
+}
+
+func (s *standIns) RecordFailure(_ context.Context, _ activities.FinishInput) (activities.FinishResult, error) {
+	return activities.FinishResult{Written: true, Lines: now("[terminate] done result=error")}, nil
+}
+
+func (s *standIns) SetVMStatus(_ context.Context, in activities.AdminInput) (activities.AdminResult, error) {
+	return activities.AdminResult{Lines: now("admin: vm_status set to " + in.Status)}, nil
+}
+
+func (s *standIns) DeleteVMRecord(_ context.Context, _ activities.AdminInput) (activities.AdminResult, error) {
+	return activities.AdminResult{Lines: now("admin: VM record deleted")}, nil
+}
+
+func TestRecordHistories(t *testing.T) {
+	c := testenv.DevServer(t).Client()
+	const queue = "record-histories"
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(TerminateWorkflow, workflow.RegisterOptions{Name: pipeline.WorkflowName})
+	w.RegisterActivityWithOptions(&standIns{calls: map[string]int{}}, activity.RegisterOptions{})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+	ctx := context.Background()
+	tm := pipeline.DefaultTiming()
+	tm.DeleteAttempts = 1
+
+	waitPhase := func(id int, phase string) {
+		require.Eventually(t, func() bool {
+			v, err := c.QueryWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.QueryStatus)
+			if err != nil {
+				return false
+			}
+			var st pipeline.Status
+			return v.Get(&st) == nil && st.Phase == phase
+		}, 2*time.Minute, 100*time.Millisecond)
+	}
+	update := func(id int, name string, args ...any) {
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: pipeline.WorkflowID(id), UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted})
+		require.NoError(t, err)
+		var r pipeline.AdminReply
+		require.NoError(t, h.Get(ctx, &r))
+	}
+	for _, sc := range []struct {
+		id    int
+		name  string
+		admin func(id int, first string)
+	}{
+		{svcSuccess, "success", nil},
+		{svcRetry, "failure-retry", func(id int, _ string) { update(id, pipeline.UpdateResetStatus, "terminate") }},
+		{svcRefusal, "refusal-at-load", func(id int, _ string) {
+			require.NoError(t, c.SignalWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.SignalReset, 42))
+			require.NoError(t, c.SignalWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.SignalReset, "ready"))
+		}},
+		{svcIdentity, "identity-mismatch", func(id int, _ string) { update(id, pipeline.UpdateDeleteRecord) }},
+		{svcTimeout, "delete-timeout", nil},
+		{svcRefused, "delete-refused", func(id int, _ string) {
+			require.NoError(t, c.SignalWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.SignalReset, "remove"))
+		}},
+		// Re-queued until the run continues as new; the next run waits and
+		// is reset to ready (recorded as history-v1-continued-next).
+		{svcLong, "continued", func(id int, first string) {
+			for i := 1; i < maxAttemptsPerRun; i++ {
+				update(id, pipeline.UpdateResetStatus, "terminate")
+				waitPhase(id, pipeline.PhaseWaiting)
+			}
+			require.Eventually(t, func() bool {
+				d, err := c.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
+				return err == nil && d.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId() != first
+			}, time.Minute, 100*time.Millisecond)
+			waitPhase(id, pipeline.PhaseWaiting)
+			update(id, pipeline.UpdateResetStatus, "ready")
+		}},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.WorkflowID(sc.id), TaskQueue: queue}, pipeline.WorkflowName, pipeline.Input{ServiceID: sc.id, Timing: tm})
+			require.NoError(t, err)
+			first := run.GetRunID() // Get follows a continue-as-new
+			if sc.admin != nil {
+				waitPhase(sc.id, pipeline.PhaseWaiting)
+				sc.admin(sc.id, first)
+			}
+			var res pipeline.Result
+			require.NoError(t, run.Get(ctx, &res))
+			write := func(runID, name string) {
+				it := c.GetWorkflowHistory(ctx, pipeline.WorkflowID(sc.id), runID, false, 0)
+				h := &historypb.History{}
+				for it.HasNext() {
+					ev, err := it.Next()
+					require.NoError(t, err)
+					h.Events = append(h.Events, ev)
+				}
+				b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(filepath.Join("testdata", "history-v1-"+name+".json"), b, 0o644))
+			}
+			write(first, sc.name)
+			if sc.id == svcLong {
+				write("", sc.name+"-next")
+			}
+		})
+	}
+}

@@ -1,0 +1,21 @@
+package workflows
+
+import "go.temporal.io/sdk/workflow"
+
+// Workflow versions. Runs wait in error_terminate for weeks, so a run
+// started on older code replays and goes on with that code: every change
+// checks the run's version, read once at the start of the run.
+const (
+	// versionChange names the marker TerminateWorkflow records first.
+	versionChange = "terminate-pipeline"
+
+	// versionOriginal: no deletability check, reset-status decoded as a
+	// string (an undecodable payload was dropped), no admin Updates, no
+	// continue-as-new, every line kept.
+	versionOriginal = workflow.DefaultVersion
+	// versionChecked: CheckDeletable before backups and DNS; a vanished VM
+	// row ends the run in a documented state; every reset-status payload
+	// is decoded by the workflow (an undecodable one is rejected with a
+	// line); admin Updates; continue-as-new while waiting; bounded lines.
+	versionChecked workflow.Version = 1
+)
