@@ -15,8 +15,9 @@ import (
 )
 
 // recordHistory writes a finished run's history to workflows/testdata when
-// UPDATE_REPLAY_HISTORY is set, for the replay test there. Refresh it after
-// an intended, versioned change of the workflow.
+// UPDATE_REPLAY_HISTORY is set, for the replay test there. It never
+// replaces a file: a history recorded on released code must replay on every
+// later version, so a new version's histories get new names.
 func recordHistory(t *testing.T, serviceID int, name string) {
 	t.Helper()
 	if os.Getenv("UPDATE_REPLAY_HISTORY") == "" {
@@ -32,5 +33,9 @@ func recordHistory(t *testing.T, serviceID int, name string) {
 	}
 	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(testenv.RepoRoot(), "workflows", "testdata", name+".json"), b, 0o644))
+	path := filepath.Join(testenv.RepoRoot(), "workflows", "testdata", name+".json")
+	if _, err := os.Stat(path); err == nil {
+		t.Fatalf("%s exists: recorded histories are never replaced; record under a new name", path)
+	}
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 }

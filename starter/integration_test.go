@@ -236,7 +236,7 @@ func TestTerminateEndToEnd(t *testing.T) {
 	// The worker printed the same lines live.
 	require.Contains(t, h.out.String(), fmt.Sprintf("[service %d] VM deleted", v.id))
 
-	recordHistory(t, v.id, "history-success")
+	recordHistory(t, v.id, "history-v1-click-success")
 
 	// A second terminate of a removed service is refused and writes nothing.
 	code, _, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id))
@@ -347,7 +347,7 @@ func TestDeleteFailureKeepsIPsAndRetrySucceeds(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, logs, 2)
 	require.Equal(t, "success", logs[1].Result)
-	recordHistory(t, v.id, "history-failure-retry")
+	recordHistory(t, v.id, "history-v1-click-failure-retry")
 }
 
 // Each admin target after a failure, end to end through the starter.

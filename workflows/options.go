@@ -20,6 +20,14 @@ func withOptions(ctx workflow.Context, startToClose, heartbeat time.Duration, rp
 	})
 }
 
+// queueAllowance is added to the start-to-close timeout of the phases that
+// wait for a per-node slot (pve's node budgets). The activity heartbeats
+// while it waits and counts its own window only from the moment the request
+// is sent, so time in the queue never uses up the window; the heartbeat
+// timeout, not this allowance, catches a dead worker. (Timeouts are not part
+// of what replay compares, so runs of every version take it.)
+const queueAllowance = 6 * time.Hour
+
 func heartbeatFor(poll time.Duration) time.Duration {
 	return max(3*poll, 30*time.Second)
 }
@@ -41,7 +49,7 @@ func loadCtx(ctx workflow.Context) workflow.Context {
 }
 
 func stopCtx(ctx workflow.Context, tm pipeline.Timing, window time.Duration) workflow.Context {
-	return withOptions(ctx, window+time.Minute, heartbeatFor(tm.StopPoll), &temporal.RetryPolicy{
+	return withOptions(ctx, window+time.Minute+queueAllowance, heartbeatFor(tm.StopPoll), &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
 	})
 }
@@ -53,7 +61,7 @@ func bestEffortCtx(ctx workflow.Context, window time.Duration) workflow.Context 
 }
 
 func deleteCtx(ctx workflow.Context, tm pipeline.Timing) workflow.Context {
-	return withOptions(ctx, tm.DeleteTaskWindow+time.Minute, heartbeatFor(tm.TaskPoll), &temporal.RetryPolicy{
+	return withOptions(ctx, tm.DeleteTaskWindow+time.Minute+queueAllowance, heartbeatFor(tm.TaskPoll), &temporal.RetryPolicy{
 		InitialInterval: tm.DeleteBackoff, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 		MaximumAttempts: int32(tm.DeleteAttempts),
 	})

@@ -215,7 +215,11 @@ func TestRecordHistories(t *testing.T) {
 				}
 				b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
 				require.NoError(t, err)
-				require.NoError(t, os.WriteFile(filepath.Join("testdata", "history-v1-"+name+".json"), b, 0o644))
+				path := filepath.Join("testdata", "history-v1-"+name+".json")
+				if _, err := os.Stat(path); err == nil && os.Getenv("REPLACE_V1_HISTORIES") == "" {
+					t.Fatalf("%s exists: released histories are never replaced (record a new version under new names)", path)
+				}
+				require.NoError(t, os.WriteFile(path, b, 0o644))
 			}
 			write(first, sc.name)
 			if sc.id == svcLong {

@@ -12,8 +12,8 @@ import (
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs on
-// the dev server (starter's integration tests write them with
-// UPDATE_REPLAY_HISTORY=1). A change to the workflow that would break runs
+// the dev server (workflows/record_test.go with -tags record, and starter's
+// integration tests with UPDATE_REPLAY_HISTORY=1; neither replaces a file). A change to the workflow that would break runs
 // in flight fails here: version it with workflow.GetVersion instead.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/history-*.json")
