@@ -27,7 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"gorm.io/driver/mysql"
@@ -968,48 +967,7 @@ func (h *harness) requeue(ctx context.Context, s *service) {
 
 // workflow describes the service's run (and queries it while it runs).
 func (h *harness) workflow(ctx context.Context, id int) invariant.Workflow {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	d, err := h.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
-	if err != nil {
-		return invariant.Workflow{}
-	}
-	st := d.RawResponse.WorkflowExecutionInfo.Status
-	wf := invariant.Workflow{Known: true, Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(st)], "WORKFLOW_EXECUTION_STATUS_")}
-	if st == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
-		wf.Failure = h.closeFailure(ctx, id)
-	}
-	if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		v, err := h.tc.QueryWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.QueryStatus)
-		if err != nil {
-			return invariant.Workflow{}
-		}
-		var status pipeline.Status
-		if err := v.Get(&status); err != nil {
-			return invariant.Workflow{}
-		}
-		wf.Phase = status.Phase
-	}
-	return wf
-}
-
-// closeFailure is the failure of a failed run, with its cause.
-func (h *harness) closeFailure(ctx context.Context, id int) string {
-	it := h.tc.GetWorkflowHistory(ctx, pipeline.WorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return ""
-		}
-		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
-			msg := a.GetFailure().GetMessage()
-			if c := a.GetFailure().GetCause(); c != nil {
-				msg += ": " + c.GetMessage()
-			}
-			return msg
-		}
-	}
-	return ""
+	return invariant.DescribeWorkflow(ctx, h.tc, id, 5*time.Second)
 }
 
 func (h *harness) progress(ctx context.Context) {

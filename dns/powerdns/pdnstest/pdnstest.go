@@ -402,3 +402,43 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Zones is what the real server (Server) and the in-process fake
+// (pdnsfake) offer tests for seeding and reading zones.
+type Zones interface {
+	CreateZone(name string, rrsets ...powerdns.RRset) error
+	AddRecord(zone, name, rtype, content string, ttl int) error
+	Records(zone string) ([]powerdns.RRset, error)
+}
+
+// EnsureZone creates the zone with rrsets or, when it exists, adds their
+// records to it; a record that is already there is no error.
+func EnsureZone(z Zones, name string, rrsets ...powerdns.RRset) error {
+	if err := z.CreateZone(name, rrsets...); err == nil {
+		return nil
+	}
+	for _, rr := range rrsets {
+		for _, r := range rr.Records {
+			err := z.AddRecord(name, rr.Name, rr.Type, r.Content, rr.TTL)
+			if err != nil && !strings.Contains(err.Error(), "Duplicate record") {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RecordLines lists a zone's records as "name type content" lines.
+func RecordLines(z Zones, zone string) (string, error) {
+	rr, err := z.Records(zone)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, r := range rr {
+		for _, rec := range r.Records {
+			fmt.Fprintf(&b, "%s %s %s\n", r.Name, r.Type, rec.Content)
+		}
+	}
+	return b.String(), nil
+}
