@@ -584,7 +584,7 @@ func (r *runner) starterPhase(ctx context.Context) (StarterResult, error) {
 	}
 	r.o.Logf("starter latency: %d calls of the starter binary, one after another (each starts a real termination)", len(svcs))
 	sql0 := r.e.sProxy.Snapshot()
-	own := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Process.Pid, "pdns_server": r.e.pdns.pid(), "bench": os.Getpid()}
+	own := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Proc.Pid(), "pdns_server": r.e.pdns.pid(), "bench": os.Getpid()}
 	if ps := FindProcs("mariadbd", 0); len(ps) > 0 {
 		own["mariadbd"] = ps[0]
 	}
@@ -775,7 +775,7 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 			return fr, err
 		}
 	}
-	pids := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Process.Pid, "bench (simulator, launcher, proxies)": os.Getpid()}
+	pids := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Proc.Pid(), "bench (simulator, launcher, proxies)": os.Getpid()}
 	pids["pdns_server"] = r.e.pdns.pid()
 	if ps := FindProcs("mariadbd", 0); len(ps) > 0 {
 		pids["mariadbd (shared)"] = ps[0]
@@ -798,7 +798,7 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 		}
 	}()
 	if r.o.PerfDir != "" {
-		for name, pid := range map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Process.Pid} {
+		for name, pid := range map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Proc.Pid()} {
 			pr, err := startPerf(r.o.PerfDir, fmt.Sprintf("%s-n%d", name, n), pid)
 			if err != nil {
 				return fr, err

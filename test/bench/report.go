@@ -245,7 +245,7 @@ func environment(o Options) Environment {
 
 func (e *env) mariadbVersion() string {
 	var v string
-	e.admin.Raw("SELECT VERSION()").Scan(&v)
+	e.store.DB().Raw("SELECT VERSION()").Scan(&v)
 	return v
 }
 
