@@ -14,9 +14,7 @@ package pdnstest
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +32,7 @@ import (
 	_ "github.com/glebarez/go-sqlite" // creates the gsqlite3 database from the Debian schema (the same pure-Go SQLite as dbmodel: one driver registration)
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
@@ -170,7 +169,7 @@ func launch(dir, dbPath string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := randomHex(16)
+	key := dnstest.RandomHex(16)
 	s := &Server{
 		URL:      "http://127.0.0.1:" + strconv.Itoa(webPort),
 		APIKey:   key,
@@ -388,12 +387,6 @@ func freePort(udp bool) (int, error) {
 		return port, nil
 	}
 	return 0, errors.New("no free loopback port")
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // Zones is what the real server (Server) and the in-process fake
