@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
@@ -59,8 +57,6 @@ func newHarness(t *testing.T, extraDNS ...dns.ProviderConfig) *harness {
 // syncBuffer is the worker's output: written by activities, read by tests.
 type syncBuffer = testenv.Buffer
 
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
-
 // vm is a seeded service with a running VM, backups and DNS records.
 type vm struct {
 	id, userID, vmid int
@@ -82,12 +78,6 @@ func (h *harness) seed(shutdown time.Duration) vm {
 	v := e.SeedVM(shutdown, nil)
 	e.SeedRecords(v, true)
 	return vm{id: v.ID, userID: v.UserID, vmid: v.VMID, fqdn: v.FQDN, ip4: v.IP4, ip6: v.IP6}
-}
-
-// zone creates a zone or adds rrsets to it.
-func (h *harness) zone(name string, rrsets ...powerdns.RRset) {
-	h.t.Helper()
-	h.environment().Zone(name, rrsets...)
 }
 
 // starter runs the starter in-process, as the billing panel would run the binary.

@@ -23,7 +23,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
@@ -260,12 +259,6 @@ func (e *env) seed(spec func(*pvesim.VMSpec)) vm {
 		e.se.SeedRecords(v, false)
 	}
 	return vm{id: v.ID, userID: v.UserID, vmid: v.VMID, fqdn: v.FQDN, ip4: v.IP4, ip6: v.IP6}
-}
-
-// zone creates a zone or adds rrsets to it.
-func (e *env) zone(name string, rrsets ...powerdns.RRset) {
-	e.t.Helper()
-	e.se.Zone(name, rrsets...)
 }
 
 // starter runs the starter binary with the starter's config.
