@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +26,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopDevServer()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // Service ids are unique across the package: every test shares one dev server.
 var nextID = stack.IDs

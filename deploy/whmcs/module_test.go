@@ -35,10 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	testenv.StopDevServer()
-	os.RemoveAll(buildDir)
-	os.Exit(code)
+	testenv.Main(m, func() { os.RemoveAll(buildDir) })
 }
 
 var (

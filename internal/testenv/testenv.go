@@ -89,3 +89,14 @@ func StopDevServer() {
 		_ = devServer.Stop()
 	}
 }
+
+// Main runs a test binary's tests, stops the shared dev server, runs the
+// cleanups and exits with the tests' code. Call it from TestMain.
+func Main(m *testing.M, cleanups ...func()) {
+	code := m.Run()
+	StopDevServer()
+	for _, c := range cleanups {
+		c()
+	}
+	os.Exit(code)
+}

@@ -229,25 +229,12 @@ func (r *runner) seed(ctx context.Context, n int, stop func(i int) time.Duration
 		}
 	}
 	// Database, 8 at a time.
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, s := range out {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs <- stack.Seed(ctx, r.e.store, stack.Service{ID: s.ID, UserID: s.ID + 500000, Domain: s.FQDN,
-				DedicatedIP: s.IP4, AssignedIPs: s.IP6 + "\n", VMID: s.VMID, Node: s.Node, VMName: s.FQDN})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("seed database: %w", err)
-		}
+	if err := forEach(n, 8, func(i int) error {
+		s := out[i]
+		return stack.Seed(ctx, r.e.store, stack.Service{ID: s.ID, UserID: s.ID + 500000, Domain: s.FQDN,
+			DedicatedIP: s.IP4, AssignedIPs: s.IP6 + "\n", VMID: s.VMID, Node: s.Node, VMName: s.FQDN})
+	}); err != nil {
+		return nil, fmt.Errorf("seed database: %w", err)
 	}
 	// DNS: per group of 256 ids a forward zone, an in-addr.arpa /24 and an ip6.arpa /48.
 	groups := map[int][]svc{}
@@ -538,20 +525,11 @@ func outcomeTerminated(ev *historypb.HistoryEvent) bool {
 // histories fetches the runs' histories, 8 at a time.
 func (r *runner) histories(ctx context.Context, svcs []svc, runIDs []string) ([]runHist, error) {
 	out := make([]runHist, len(svcs))
-	errs := make([]error, len(svcs))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, s := range svcs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i], errs[i] = r.history(ctx, s.ID, runIDs[i])
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	err := forEach(len(svcs), 8, func(i int) (err error) {
+		out[i], err = r.history(ctx, svcs[i].ID, runIDs[i])
+		return err
+	})
+	return out, err
 }
 
 // ---------------------------------------------------------------- phases

@@ -2,10 +2,8 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -68,26 +66,11 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 // returns each click's time and the run it started.
 func (r *runner) launch(ctx context.Context, p *phase, svcs []svc) (clicks []time.Time, runIDs []string, err error) {
 	clicks, runIDs = make([]time.Time, len(svcs)), make([]string, len(svcs))
-	var mu sync.Mutex
-	sem := make(chan struct{}, r.o.LaunchParallel)
-	var wg sync.WaitGroup
-	for i, s := range svcs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			clicks[i] = time.Now()
-			id, cerr := r.click(ctx, p, s)
-			runIDs[i] = id
-			if cerr != nil {
-				mu.Lock()
-				err = errors.Join(err, cerr)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	err = forEach(len(svcs), r.o.LaunchParallel, func(i int) (err error) {
+		clicks[i] = time.Now()
+		runIDs[i], err = r.click(ctx, p, svcs[i])
+		return err
+	})
 	return clicks, runIDs, err
 }
 

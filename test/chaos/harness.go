@@ -173,6 +173,21 @@ func Run(ctx context.Context, o Options) (*invariant.Report, error) {
 	return rep, err
 }
 
+// every calls f after each gap (gap is asked anew every time) until ctx ends.
+func every(ctx context.Context, gap func() time.Duration, f func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(gap()):
+		}
+		f()
+	}
+}
+
+// fixed is a gap of d every time.
+func fixed(d time.Duration) func() time.Duration { return func() time.Duration { return d } }
+
 func (h *harness) logf(format string, args ...any) {
 	fmt.Fprintf(h.out, "chaos: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
@@ -658,73 +673,68 @@ func (h *harness) finish(s *service) {
 
 // killer SIGKILLs the worker at random moments and restarts it.
 func (h *harness) killer(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(h.between(h.o.KillMin, h.o.KillMax)):
-		}
+	every(ctx, func() time.Duration { return h.between(h.o.KillMin, h.o.KillMax) }, h.killWorker)
+}
+
+// killWorker SIGKILLs the worker and starts it again a moment later.
+func (h *harness) killWorker() {
+	h.mu.Lock()
+	h.killing = true
+	h.mu.Unlock()
+	if h.worker.Running() {
+		h.worker.Kill()
 		h.mu.Lock()
-		h.killing = true
-		h.mu.Unlock()
-		if h.worker.Running() {
-			h.worker.Kill()
-			h.mu.Lock()
-			h.kills++
-			h.mu.Unlock()
-		}
-		time.Sleep(h.between(100*time.Millisecond, 1500*time.Millisecond))
-		if err := h.worker.Start(); err != nil {
-			h.logf("worker restart: %v", err)
-		}
-		h.mu.Lock()
-		h.killing = false
+		h.kills++
 		h.mu.Unlock()
 	}
+	time.Sleep(h.between(100*time.Millisecond, 1500*time.Millisecond))
+	if err := h.worker.Start(); err != nil {
+		h.logf("worker restart: %v", err)
+	}
+	h.mu.Lock()
+	h.killing = false
+	h.mu.Unlock()
 }
 
 // supervisor restarts a worker that exited by itself (as systemd's
 // Restart=always would), e.g. when Temporal was unreachable at its start.
 func (h *harness) supervisor(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
+	every(ctx, fixed(time.Second), h.reviveWorker)
+}
+
+// reviveWorker starts the worker if it is down and the killer is not
+// keeping it down.
+func (h *harness) reviveWorker() {
+	h.mu.Lock()
+	killing := h.killing
+	h.mu.Unlock()
+	if killing || h.worker.Running() {
+		return
+	}
+	if err := h.worker.Start(); err == nil {
 		h.mu.Lock()
-		killing := h.killing
+		h.exits++
 		h.mu.Unlock()
-		if killing || h.worker.Running() {
-			continue
-		}
-		if err := h.worker.Start(); err == nil {
-			h.mu.Lock()
-			h.exits++
-			h.mu.Unlock()
-		}
 	}
 }
 
 // dnsFlapper takes the DNS provider down now and then.
 func (h *harness) dnsFlapper(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(h.between(h.o.DNSDownEvery/2, h.o.DNSDownEvery*3/2)):
-		}
-		h.gate.Down()
-		h.mu.Lock()
-		h.dnsDown++
-		h.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(h.between(h.o.DNSDownFor/2, h.o.DNSDownFor*3/2)):
-		}
-		if err := h.gate.Up(); err != nil {
-			h.logf("DNS gate up: %v", err)
-		}
+	every(ctx, func() time.Duration { return h.between(h.o.DNSDownEvery/2, h.o.DNSDownEvery*3/2) }, func() { h.dnsOutage(ctx) })
+}
+
+// dnsOutage keeps the DNS provider down for a while.
+func (h *harness) dnsOutage(ctx context.Context) {
+	h.gate.Down()
+	h.mu.Lock()
+	h.dnsDown++
+	h.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(h.between(h.o.DNSDownFor/2, h.o.DNSDownFor*3/2)):
+	}
+	if err := h.gate.Up(); err != nil {
+		h.logf("DNS gate up: %v", err)
 	}
 }
 
@@ -747,57 +757,55 @@ func (h *harness) restartDev(ctx context.Context) {
 // monitor samples the database and the simulator: IPs cleared while the
 // VM exists, and targets that are gone (whose vmid a new bystander may reuse).
 func (h *harness) monitor(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(150 * time.Millisecond):
+	every(ctx, fixed(150*time.Millisecond), func() { h.monitorOnce(ctx) })
+}
+
+// monitorOnce takes one sample.
+func (h *harness) monitorOnce(ctx context.Context) {
+	h.mu.Lock()
+	var ids []int
+	for _, s := range h.svcs {
+		if s.inv.Started {
+			ids = append(ids, s.inv.ID)
 		}
-		h.mu.Lock()
-		var ids []int
-		for _, s := range h.svcs {
-			if s.inv.Started {
-				ids = append(ids, s.inv.ID)
-			}
-		}
-		h.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		var rows []dbmodel.Hosting
-		if err := h.store.DB().WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-			continue
-		}
-		present := map[[2]any]string{}
-		for _, v := range h.sim.VMs() { // read after the database
-			present[[2]any{v.Node, v.VMID}] = v.Name
-		}
-		now := time.Now()
-		h.mu.Lock()
-		for _, r := range rows {
-			s := h.byID[r.ID]
-			t := s.inv.Target
-			exists := present[[2]any{t.Node, t.VMID}] == t.Name
-			if exists && r.DedicatedIP == "" && strings.TrimSpace(r.AssignedIPs) == "" {
-				if _, seen := h.ipViolations[r.ID]; !seen {
-					h.ipViolations[r.ID] = now
-					h.logf("VIOLATION service %d: IPs cleared while VM %d still exists", r.ID, t.VMID)
-				}
-			}
-		}
-		for _, id := range ids {
-			s := h.byID[id]
-			t := s.inv.Target
-			if s.gone || present[[2]any{t.Node, t.VMID}] == t.Name {
-				continue
-			}
-			s.gone = true
-			if h.chance(h.o.ReuseFraction) {
-				go h.reuse(ctx, t)
-			}
-		}
-		h.mu.Unlock()
 	}
+	h.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	var rows []dbmodel.Hosting
+	if err := h.store.DB().WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return
+	}
+	present := map[[2]any]string{}
+	for _, v := range h.sim.VMs() { // read after the database
+		present[[2]any{v.Node, v.VMID}] = v.Name
+	}
+	now := time.Now()
+	h.mu.Lock()
+	for _, r := range rows {
+		s := h.byID[r.ID]
+		t := s.inv.Target
+		exists := present[[2]any{t.Node, t.VMID}] == t.Name
+		if exists && r.DedicatedIP == "" && strings.TrimSpace(r.AssignedIPs) == "" {
+			if _, seen := h.ipViolations[r.ID]; !seen {
+				h.ipViolations[r.ID] = now
+				h.logf("VIOLATION service %d: IPs cleared while VM %d still exists", r.ID, t.VMID)
+			}
+		}
+	}
+	for _, id := range ids {
+		s := h.byID[id]
+		t := s.inv.Target
+		if s.gone || present[[2]any{t.Node, t.VMID}] == t.Name {
+			continue
+		}
+		s.gone = true
+		if h.chance(h.o.ReuseFraction) {
+			go h.reuse(ctx, t)
+		}
+	}
+	h.mu.Unlock()
 }
 
 // reuse creates a new bystander with a deleted target's vmid, mostly on
@@ -843,14 +851,7 @@ func (h *harness) reuse(ctx context.Context, t invariant.Instance) {
 // tracker follows runs in flight until they end: terminated, or waiting in
 // error_terminate (where the admin may lift the cause and re-queue).
 func (h *harness) tracker(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(400 * time.Millisecond):
-		}
-		h.trackOnce(ctx)
-	}
+	every(ctx, fixed(400*time.Millisecond), func() { h.trackOnce(ctx) })
 }
 
 func (h *harness) trackOnce(ctx context.Context) {
@@ -921,26 +922,24 @@ func (h *harness) workflow(ctx context.Context, id int) invariant.Workflow {
 }
 
 func (h *harness) progress(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(15 * time.Second):
+	every(ctx, fixed(15*time.Second), h.logProgress)
+}
+
+// logProgress prints one progress line.
+func (h *harness) logProgress() {
+	h.mu.Lock()
+	started, fin := 0, 0
+	for _, s := range h.svcs {
+		if s.inv.Started {
+			started++
 		}
-		h.mu.Lock()
-		started, fin := 0, 0
-		for _, s := range h.svcs {
-			if s.inv.Started {
-				started++
-			}
-			if s.state == done {
-				fin++
-			}
+		if s.state == done {
+			fin++
 		}
-		k, r, d := h.kills, h.restarts, h.dnsDown
-		h.mu.Unlock()
-		h.logf("started %d/%d, ended %d, worker kills %d, dev-server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
 	}
+	k, r, d := h.kills, h.restarts, h.dnsDown
+	h.mu.Unlock()
+	h.logf("started %d/%d, ended %d, worker kills %d, dev-server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
 }
 
 // verdict reads the database, Temporal and the simulator and checks.

@@ -41,12 +41,11 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "6")
 	}
-	code := m.Run()
-	testenv.StopDevServer()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	testenv.Main(m, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
 }
 
 // Service ids are unique across the package: every test shares one dev server.
