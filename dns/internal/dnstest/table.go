@@ -8,7 +8,6 @@ package dnstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // Rec is a record in comparison form: Canon name, upper-case type, content
@@ -358,12 +358,10 @@ func Run(t *testing.T, b Backend) {
 
 	t.Run("provider down", func(t *testing.T) {
 		f := next()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := testenv.FreeAddr() // nothing listens there
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := l.Addr().String()
-		l.Close()
 		c := b.Config(label, "http://"+addr)
 		c.Timeout = 2 * time.Second
 		allFail(t, f.clean(t, c), 3, "refused")
