@@ -1,6 +1,8 @@
 // Package stack assembles a whole terminate stack on one machine — the
 // Proxmox simulator, a DNS server, the database, a Temporal worker and the
-// config file the starter reads — for the integration tests and `make demo`.
+// config file the starter reads — for `make demo` and, on the services of
+// package testenv, for every integration test (Env), the chaos run and the
+// benchmark (StartSim, PVEConfig, WriteConfig, Seed).
 package stack
 
 import (

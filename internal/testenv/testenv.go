@@ -1,6 +1,12 @@
-// Package testenv starts and connects the real services the integration
-// tests use: MariaDB (a fresh database per test), the Temporal dev server
-// (the pinned temporal CLI) and, through dns/powerdns/pdnstest, PowerDNS.
+// Package testenv starts and connects the real services of the one
+// integration environment, at the process level: MariaDB (a fresh database
+// with WHMCS's tables and ours: NewDatabase per test, CreateDatabase for the
+// chaos run and the benchmark), the Temporal dev server from the pinned
+// temporal CLI (DevServer, shared by a test binary; DevServerProc, a child
+// process on a file database that can be stopped and restarted), the
+// commands built as an operator builds them (Build), and child processes a
+// run can SIGKILL and restart (Proc). PowerDNS comes from
+// dns/powerdns/pdnstest; package stack assembles the pipeline on top.
 // A missing service FAILS the test with the command that provides it:
 // no integration test is ever skipped.
 package testenv

@@ -4,7 +4,7 @@
 // and the worker — a real subprocess — SIGKILLed and restarted at random
 // moments. Bystander VMs share the nodes, and vmids of deleted VMs are
 // reused by new bystanders. Afterwards package invariant checks the
-// database and the simulator. Command chaos/cmd/chaos prints the verdict as
+// database and the simulator. Command cmd/chaos prints the verdict as
 // one JSON line.
 package chaos
 
