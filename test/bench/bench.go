@@ -839,23 +839,16 @@ func newRSSWatch(pid int) *rssWatch {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-w.done:
-				return
-			case <-t.C:
-				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-					for _, line := range strings.Split(string(b), "\n") {
-						if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-							n, _ := strconv.Atoi(strings.TrimSpace(v))
-							w.threads = max(w.threads, n)
-						}
+		tick(500*time.Millisecond, w.done, func() {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+						n, _ := strconv.Atoi(strings.TrimSpace(v))
+						w.threads = max(w.threads, n)
 					}
 				}
 			}
-		}
+		})
 	}()
 	return w
 }

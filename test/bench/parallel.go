@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // forEach calls f(i) for every i in [0, n), at most limit at a time, and
@@ -22,4 +23,18 @@ func forEach(n, limit int, f func(i int) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// tick calls f every interval until stop is closed.
+func tick(interval time.Duration, stop <-chan struct{}, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
