@@ -27,12 +27,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopDevServer()
-	if imageDir != "" {
-		os.RemoveAll(imageDir)
-	}
-	os.Exit(code)
+	testenv.Main(m, func() {
+		if imageDir != "" {
+			os.RemoveAll(imageDir)
+		}
+	})
 }
 
 var root = testenv.RepoRoot()

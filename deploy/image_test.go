@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/mattn/go-shellwords"
 	"github.com/stretchr/testify/require"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // instruction is one Dockerfile instruction, continuation lines joined.
@@ -326,10 +327,9 @@ func TestImageBinariesAreStatic(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // healthcheck runs the image's health probe as Docker would (args, env).

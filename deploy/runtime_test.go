@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,6 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
-
-// lockedBuffer collects a child process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The worker container, minus Docker: the image's worker binary runs with
 // the compose service's command and exactly its environment (Temporal's
@@ -78,7 +59,7 @@ func TestWorkerRunsAsComposeConfiguresIt(t *testing.T) {
 	}
 	require.Len(t, argv, 2)
 
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(filepath.Join(bin, "worker"), argv...)
 	cmd.Env = childEnv
 	cmd.Stdout, cmd.Stderr = out, out

@@ -6,12 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
-	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +17,6 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
@@ -31,61 +25,31 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopDevServer()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // Service ids are unique across the package: every test shares one dev server.
-var nextID atomic.Int64
+var nextID = stack.IDs
 
-func init() { nextID.Store(time.Now().Unix()%100000*10 + 1000) }
-
+// harness is one stack of the shared integration environment (stack.Env)
+// with the starter run in-process.
 type harness struct {
 	t     *testing.T
 	st    *stack.Stack
 	store *dbmodel.Store
 	pdns  *pdnstest.Server
 	out   *syncBuffer
+	env   *stack.Env
 }
 
 func newHarness(t *testing.T, extraDNS ...dns.ProviderConfig) *harness {
 	t.Helper()
-	dev := testenv.DevServer(t)
-	store, dbcfg := testenv.NewDatabase(t)
-	pdns := pdnstest.Start(t)
-	h := &harness{t: t, store: store, pdns: pdns, out: &syncBuffer{b: &bytes.Buffer{}}}
-	st, err := stack.Start(stack.Options{
-		Dir: t.TempDir(), DB: dbcfg, TemporalHost: dev.FrontendHostPort(),
-		TaskQueue: fmt.Sprintf("pt-%s-%d", t.Name(), nextID.Add(1)), Fixture: stack.Cluster(),
-		DNS: append(extraDNS, pdns.Config("powerdns")), Client: dev.Client(), WorkerOut: h.out,
-	})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
-	h.st = st
-	return h
+	e := stack.NewEnv(t, stack.EnvOptions{})
+	st := e.Start(stack.Options{DNS: append(extraDNS, e.PDNS.Config("powerdns"))})
+	return &harness{t: t, st: st, store: e.Store, pdns: e.PDNS, out: e.Out, env: e}
 }
 
 // syncBuffer is the worker's output: written by activities, read by tests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+type syncBuffer = testenv.Buffer
 
 // vm is a seeded service with a running VM, backups and DNS records.
 type vm struct {
@@ -93,38 +57,21 @@ type vm struct {
 	fqdn, ip4, ip6   string
 }
 
-func (h *harness) seed(shutdown time.Duration) vm {
-	h.t.Helper()
-	id := int(nextID.Add(1))
-	v := vm{id: id, userID: id + 500000, vmid: 1000 + id%8000, fqdn: fmt.Sprintf("%d-vm.example.com", id),
-		ip4: fmt.Sprintf("192.0.2.%d", 10+id%200), ip6: fmt.Sprintf("2001:db8::%x", id%60000+1)}
-	require.NoError(h.t, stack.AddVMWithBackups(h.st.Sim, "pve1", v.vmid, v.fqdn, shutdown))
-	require.NoError(h.t, stack.Seed(context.Background(), h.store, stack.Service{
-		ID: v.id, UserID: v.userID, Domain: v.fqdn, DedicatedIP: v.ip4, AssignedIPs: v.ip6 + "\n",
-		VMID: v.vmid, Node: "pve1", VMName: v.fqdn,
-	}))
-	h.zone("example.com", powerdns.RRset{Name: v.fqdn + ".", Type: "A", TTL: 300, Records: []powerdns.Record{{Content: v.ip4}}},
-		powerdns.RRset{Name: v.fqdn + ".", Type: "AAAA", TTL: 300, Records: []powerdns.Record{{Content: v.ip6}}},
-		powerdns.RRset{Name: "keep.example.com.", Type: "A", TTL: 300, Records: []powerdns.Record{{Content: "198.51.100.1"}}})
-	h.zone("2.0.192.in-addr.arpa", powerdns.RRset{Name: dns.ReverseName(mustAddr(v.ip4)), Type: "PTR", TTL: 300, Records: []powerdns.Record{{Content: v.fqdn + "."}}})
-	h.zone("8.b.d.0.1.0.0.2.ip6.arpa", powerdns.RRset{Name: dns.ReverseName(mustAddr(v.ip6)), Type: "PTR", TTL: 300, Records: []powerdns.Record{{Content: v.fqdn + "."}}})
-	return v
+// environment is the harness's stack.Env, also for harnesses a test
+// assembles from another's fields.
+func (h *harness) environment() *stack.Env {
+	if h.env == nil || h.env.T != h.t {
+		h.env = &stack.Env{T: h.t, Store: h.store, PDNS: h.pdns, Out: h.out, Stack: h.st}
+	}
+	return h.env
 }
 
-// zone creates a zone or adds rrsets to it.
-func (h *harness) zone(name string, rrsets ...powerdns.RRset) {
+func (h *harness) seed(shutdown time.Duration) vm {
 	h.t.Helper()
-	if err := h.pdns.CreateZone(name, rrsets...); err == nil {
-		return
-	}
-	for _, rr := range rrsets {
-		for _, r := range rr.Records {
-			err := h.pdns.AddRecord(name, rr.Name, rr.Type, r.Content, rr.TTL)
-			if err != nil && !strings.Contains(err.Error(), "Duplicate record") {
-				require.NoError(h.t, err)
-			}
-		}
-	}
+	e := h.environment()
+	v := e.SeedVM(shutdown, nil)
+	e.SeedRecords(v, true)
+	return vm{id: v.ID, userID: v.UserID, vmid: v.VMID, fqdn: v.FQDN, ip4: v.IP4, ip6: v.IP6}
 }
 
 // starter runs the starter in-process, as the billing panel would run the binary.
@@ -142,31 +89,18 @@ func (h *harness) terminateFollow(v vm) (int, string) {
 }
 
 func (h *harness) row(id int) dbmodel.Service {
-	svc, err := h.store.LoadService(context.Background(), id)
-	require.NoError(h.t, err)
-	return svc
+	h.t.Helper()
+	return h.environment().Row(id)
 }
 
 func (h *harness) activity(v vm) []string {
-	rows, err := h.store.ActivityLogs(context.Background(), v.userID)
-	require.NoError(h.t, err)
-	var out []string
-	for _, r := range rows {
-		out = append(out, r.Description)
-	}
-	return out
+	h.t.Helper()
+	return h.environment().Activity(v.userID)
 }
 
 func (h *harness) records(zone string) string {
-	rr, err := h.pdns.Records(zone)
-	require.NoError(h.t, err)
-	var b strings.Builder
-	for _, r := range rr {
-		for _, rec := range r.Records {
-			fmt.Fprintf(&b, "%s %s %s\n", r.Name, r.Type, rec.Content)
-		}
-	}
-	return b.String()
+	h.t.Helper()
+	return h.environment().Records(zone)
 }
 
 func TestTerminateEndToEnd(t *testing.T) {
@@ -578,10 +512,9 @@ func TestFollowStreamsHeartbeatLines(t *testing.T) {
 // One DNS provider is down while another holds the same zones: the
 // termination succeeds, and the lines show the failure and the successes.
 func TestDNSProviderDownNeverBlocksTermination(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr() // nothing listens there any more
 	require.NoError(t, err)
-	dead := "http://" + l.Addr().String()
-	l.Close() // nothing listens there any more
+	dead := "http://" + addr
 	h := newHarness(t, dns.ProviderConfig{Kind: "powerdns", Name: "pdns-down", URL: dead, APIKey: "down-key-123", Timeout: time.Second})
 	v := h.seed(time.Second)
 	code, out := h.terminateFollow(v)

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,10 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	testenv.StopDevServer()
-	os.RemoveAll(buildDir)
-	os.Exit(code)
+	testenv.Main(m, func() { os.RemoveAll(buildDir) })
 }
 
 var (
@@ -122,11 +118,9 @@ func TestModuleLints(t *testing.T) {
 // queued terminates the VM.
 var (
 	buildMu    sync.Mutex
-	nextID     atomic.Int64
+	nextID     = stack.IDs
 	starterBin string
 )
-
-func init() { nextID.Store(time.Now().Unix()%100000*10 + 3000) }
 
 type realStack struct {
 	st    *stack.Stack
@@ -135,16 +129,8 @@ type realStack struct {
 
 func newStack(t *testing.T) realStack {
 	t.Helper()
-	dev := testenv.DevServer(t)
-	store, dbcfg := testenv.NewDatabase(t)
-	st, err := stack.Start(stack.Options{
-		Dir: t.TempDir(), DB: dbcfg, TemporalHost: dev.FrontendHostPort(),
-		TaskQueue: fmt.Sprintf("pt-whmcs-%s-%d", t.Name(), nextID.Add(1)), Fixture: stack.Cluster(),
-		Client: dev.Client(),
-	})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
-	return realStack{st: st, store: store}
+	e := stack.NewEnv(t, stack.EnvOptions{NoPDNS: true})
+	return realStack{st: e.Start(stack.Options{}), store: e.Store}
 }
 
 // starter builds the real starter once per test binary.

@@ -12,7 +12,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns/cloudflare"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/cloudflare/cftest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/providertest"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 )
 
 type backend struct {
@@ -47,16 +47,16 @@ func (b *backend) AddRecord(t testing.TB, zone, name, rtype, content string) {
 	}
 }
 
-func (b *backend) Records(t testing.TB, zone string) []providertest.Rec {
-	var out []providertest.Rec
+func (b *backend) Records(t testing.TB, zone string) []dnstest.Rec {
+	var out []dnstest.Rec
 	for _, r := range b.s.Records(zone) {
-		out = append(out, providertest.Canonical(r.Name, r.Type, r.Content))
+		out = append(out, dnstest.Canonical(r.Name, r.Type, r.Content))
 	}
 	return out
 }
 
 func TestProvider(t *testing.T) {
-	providertest.Run(t, newBackend(t))
+	dnstest.Run(t, newBackend(t))
 }
 
 func TestZonePaginationAndAllowList(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns/hestia"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/hestia/hestiatest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/providertest"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 )
 
 const hUser = "vmowner"
@@ -78,8 +78,8 @@ func (b *backend) AddRecord(t testing.TB, zone, name, rtype, content string) {
 	}
 }
 
-func (b *backend) Records(t testing.TB, zone string) []providertest.Rec {
-	var out []providertest.Rec
+func (b *backend) Records(t testing.TB, zone string) []dnstest.Rec {
+	var out []dnstest.Rec
 	for _, r := range b.s.Records(hUser, zone) {
 		if r.Type == "NS" {
 			continue
@@ -88,14 +88,14 @@ func (b *backend) Records(t testing.TB, zone string) []providertest.Rec {
 		if r.Record == "@" || r.Record == "www" && r.Value == "198.51.100.250" {
 			continue // template records
 		}
-		out = append(out, providertest.Canonical(owner, r.Type, r.Value))
+		out = append(out, dnstest.Canonical(owner, r.Type, r.Value))
 	}
 	return out
 }
 
-func TestProviderAccessKey(t *testing.T) { providertest.Run(t, newBackend(t, false)) }
+func TestProviderAccessKey(t *testing.T) { dnstest.Run(t, newBackend(t, false)) }
 
-func TestProviderLegacyHash(t *testing.T) { providertest.Run(t, newBackend(t, true)) }
+func TestProviderLegacyHash(t *testing.T) { dnstest.Run(t, newBackend(t, true)) }
 
 func TestLastARecordIsRefused(t *testing.T) {
 	b := newBackend(t, false)

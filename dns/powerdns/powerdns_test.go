@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/providertest"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnsfake"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
@@ -54,19 +54,19 @@ func (b backend) AddRecord(t testing.TB, zone, name, rtype, content string) {
 	}
 }
 
-func (b backend) Records(t testing.TB, zone string) []providertest.Rec {
+func (b backend) Records(t testing.TB, zone string) []dnstest.Rec {
 	t.Helper()
 	rrsets, err := b.s.Records(zone)
 	if err != nil {
 		t.Fatalf("records of %s: %v", zone, err)
 	}
-	var out []providertest.Rec
+	var out []dnstest.Rec
 	for _, rs := range rrsets {
 		if rs.Type == "SOA" || rs.Type == "NS" {
 			continue
 		}
 		for _, r := range rs.Records {
-			out = append(out, providertest.Canonical(rs.Name, rs.Type, r.Content))
+			out = append(out, dnstest.Canonical(rs.Name, rs.Type, r.Content))
 		}
 	}
 	return out
@@ -74,12 +74,12 @@ func (b backend) Records(t testing.TB, zone string) []providertest.Rec {
 
 func TestProviderRealPowerDNS(t *testing.T) {
 	srv := pdnstest.Start(t)
-	providertest.Run(t, backend{s: srv, url: srv.URL})
+	dnstest.Run(t, backend{s: srv, url: srv.URL})
 }
 
 func TestProviderFakePowerDNS(t *testing.T) {
 	srv := pdnsfake.Start(t)
-	providertest.Run(t, backend{s: srv, url: srv.URL})
+	dnstest.Run(t, backend{s: srv, url: srv.URL})
 }
 
 func TestRRsetCommentsAndTTLSurviveReplace(t *testing.T) {

@@ -1,6 +1,8 @@
 // Package stack assembles a whole terminate stack on one machine — the
 // Proxmox simulator, a DNS server, the database, a Temporal worker and the
-// config file the starter reads — for the integration tests and `make demo`.
+// config file the starter reads — for `make demo` and, on the services of
+// package testenv, for every integration test (Env), the chaos run and the
+// benchmark (StartSim, PVEConfig, WriteConfig, Seed).
 package stack
 
 import (
@@ -86,15 +88,11 @@ func Start(o Options) (*Stack, error) {
 	if o.Fixture.Tokens == nil {
 		o.Fixture.Tokens = map[string]string{TokenID: TokenSecret}
 	}
-	sim := pvesim.New(pvesim.Options{})
-	if err := sim.LoadFixture(o.Fixture); err != nil {
-		return nil, fmt.Errorf("simulator fixture: %w", err)
-	}
-	u, err := sim.Start(o.PVEListen, o.PVETLS)
+	sim, u, err := StartSim(o.Fixture, o.PVEListen, o.PVETLS)
 	if err != nil {
 		return nil, err
 	}
-	pc := pve.Config{Name: ServerName, URL: strings.TrimSuffix(u, "/api2/json"), TokenID: TokenID, TokenSecret: TokenSecret, Timeout: 10 * time.Second}
+	pc := PVEConfig(u)
 	if o.PVETLS {
 		pc.Fingerprint = sim.CertFingerprintSHA256()
 	}
@@ -127,6 +125,25 @@ func Start(o Options) (*Stack, error) {
 		return nil, err
 	}
 	return &Stack{Sim: sim, SimURL: u, Config: loaded, ConfigPath: path, Deps: deps, Worker: w}, nil
+}
+
+// StartSim loads fx into a new simulator and serves it on listen; url is
+// its API base (…/api2/json).
+func StartSim(fx pvesim.Fixture, listen string, tls bool) (sim *pvesim.Sim, url string, err error) {
+	sim = pvesim.New(pvesim.Options{})
+	if err := sim.LoadFixture(fx); err != nil {
+		return nil, "", fmt.Errorf("simulator fixture: %w", err)
+	}
+	if url, err = sim.Start(listen, tls); err != nil {
+		return nil, "", err
+	}
+	return sim, url, nil
+}
+
+// PVEConfig is the simulated cluster at simURL (…/api2/json) as the config
+// file names it.
+func PVEConfig(simURL string) pve.Config {
+	return pve.Config{Name: ServerName, URL: strings.TrimSuffix(simURL, "/api2/json"), TokenID: TokenID, TokenSecret: TokenSecret, Timeout: 10 * time.Second}
 }
 
 // Stop stops the worker and the simulator.
@@ -193,14 +210,25 @@ func Cluster() pvesim.Fixture {
 
 // AddVMWithBackups adds a running VM with one local and one PBS backup.
 func AddVMWithBackups(sim *pvesim.Sim, node string, vmid int, name string, shutdown time.Duration) error {
-	if err := sim.AddVM(pvesim.VMSpec{Node: node, VMID: vmid, Name: name, Status: "running",
-		ShutdownDelay: shutdown, Disks: []string{fmt.Sprintf("local-lvm:vm-%d-disk-0", vmid)}}); err != nil {
+	return AddVMSpecWithBackups(sim, RunningVM(node, vmid, name, shutdown))
+}
+
+// RunningVM is the spec of a running VM with one disk on local-lvm.
+func RunningVM(node string, vmid int, name string, shutdown time.Duration) pvesim.VMSpec {
+	return pvesim.VMSpec{Node: node, VMID: vmid, Name: name, Status: "running",
+		ShutdownDelay: shutdown, Disks: []string{fmt.Sprintf("local-lvm:vm-%d-disk-0", vmid)}}
+}
+
+// AddVMSpecWithBackups adds the VM spec with one local backup (two days
+// old) and one PBS backup (one day old).
+func AddVMSpecWithBackups(sim *pvesim.Sim, spec pvesim.VMSpec) error {
+	if err := sim.AddVM(spec); err != nil {
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	if _, err := sim.AddBackup(pvesim.FixtureBackup{Storage: "local", Node: node, VMID: vmid, CTime: pvesim.Timestamp(now.Add(-48 * time.Hour))}); err != nil {
+	if _, err := sim.AddBackup(pvesim.FixtureBackup{Storage: "local", Node: spec.Node, VMID: spec.VMID, CTime: pvesim.Timestamp(now.Add(-48 * time.Hour))}); err != nil {
 		return err
 	}
-	_, err := sim.AddBackup(pvesim.FixtureBackup{Storage: "pbs", VMID: vmid, CTime: pvesim.Timestamp(now.Add(-24 * time.Hour))})
+	_, err := sim.AddBackup(pvesim.FixtureBackup{Storage: "pbs", VMID: spec.VMID, CTime: pvesim.Timestamp(now.Add(-24 * time.Hour))})
 	return err
 }

@@ -1,18 +1,21 @@
-// Package testenv starts and connects the real services the integration
-// tests use: MariaDB (a fresh database per test), the Temporal dev server
-// (the pinned temporal CLI) and, through dns/powerdns/pdnstest, PowerDNS.
+// Package testenv starts and connects the real services of the one
+// integration environment, at the process level: MariaDB (a fresh database
+// with WHMCS's tables and ours: NewDatabase per test, CreateDatabase for the
+// chaos run and the benchmark), the Temporal dev server from the pinned
+// temporal CLI (DevServer, shared by a test binary; DevServerProc, a child
+// process on a file database that can be stopped and restarted), the
+// commands built as an operator builds them (Build), and child processes a
+// run can SIGKILL and restart (Proc). PowerDNS comes from
+// dns/powerdns/pdnstest; package stack assembles the pipeline on top.
 // A missing service FAILS the test with the command that provides it:
 // no integration test is ever skipped.
 package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -21,12 +24,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
-	"gorm.io/driver/mysql"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
-	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
@@ -43,44 +41,6 @@ func MySQLBase() string {
 		return v
 	}
 	return "root@tcp(127.0.0.1:3306)/"
-}
-
-// NewDatabase creates a fresh MariaDB database with WHMCS's tables (from
-// the committed schema) and this project's tables, and drops it after the test.
-func NewDatabase(t testing.TB) (*dbmodel.Store, dbmodel.Config) {
-	t.Helper()
-	admin, err := gorm.Open(mysql.Open(MySQLBase()), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		err = admin.Exec("SELECT 1").Error
-	}
-	if err != nil {
-		t.Fatalf("MariaDB at %s is not reachable (%v): install and start it (apt-get install mariadb-server; mariadbd) or set TEST_MYSQL_DSN", MySQLBase(), err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "pt_test_" + hex.EncodeToString(b)
-	if err := admin.Exec("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4").Error; err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP DATABASE IF EXISTS `" + name + "`")
-		if db, err := admin.DB(); err == nil {
-			db.Close()
-		}
-	})
-	cfg := dbmodel.Config{Driver: "mysql", DSN: MySQLBase() + name + "?parseTime=true&loc=UTC"}.WithDefaults()
-	store, err := dbmodel.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := whmcsschema.Create(store.DB()); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.MigrateOwnTables(); err != nil {
-		t.Fatal(err)
-	}
-	return store, cfg
 }
 
 // TemporalCLI is the pinned temporal CLI: $TEMPORAL_CLI or bin/temporal
@@ -136,14 +96,13 @@ func StopDevServer() {
 	}
 }
 
-// BuildBinary builds a command of this module into dir and returns its path.
-func BuildBinary(t testing.TB, pkg, dir string) string {
-	t.Helper()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
-	cmd.Dir = RepoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+// Main runs a test binary's tests, stops the shared dev server, runs the
+// cleanups and exits with the tests' code. Call it from TestMain.
+func Main(m *testing.M, cleanups ...func()) {
+	code := m.Run()
+	StopDevServer()
+	for _, c := range cleanups {
+		c()
 	}
-	return out
+	os.Exit(code)
 }

@@ -229,25 +229,12 @@ func (r *runner) seed(ctx context.Context, n int, stop func(i int) time.Duration
 		}
 	}
 	// Database, 8 at a time.
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, s := range out {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs <- stack.Seed(ctx, r.e.store, stack.Service{ID: s.ID, UserID: s.ID + 500000, Domain: s.FQDN,
-				DedicatedIP: s.IP4, AssignedIPs: s.IP6 + "\n", VMID: s.VMID, Node: s.Node, VMName: s.FQDN})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("seed database: %w", err)
-		}
+	if err := forEach(n, 8, func(i int) error {
+		s := out[i]
+		return stack.Seed(ctx, r.e.store, stack.Service{ID: s.ID, UserID: s.ID + 500000, Domain: s.FQDN,
+			DedicatedIP: s.IP4, AssignedIPs: s.IP6 + "\n", VMID: s.VMID, Node: s.Node, VMName: s.FQDN})
+	}); err != nil {
+		return nil, fmt.Errorf("seed database: %w", err)
 	}
 	// DNS: per group of 256 ids a forward zone, an in-addr.arpa /24 and an ip6.arpa /48.
 	groups := map[int][]svc{}
@@ -538,20 +525,11 @@ func outcomeTerminated(ev *historypb.HistoryEvent) bool {
 // histories fetches the runs' histories, 8 at a time.
 func (r *runner) histories(ctx context.Context, svcs []svc, runIDs []string) ([]runHist, error) {
 	out := make([]runHist, len(svcs))
-	errs := make([]error, len(svcs))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, s := range svcs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i], errs[i] = r.history(ctx, s.ID, runIDs[i])
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	err := forEach(len(svcs), 8, func(i int) (err error) {
+		out[i], err = r.history(ctx, svcs[i].ID, runIDs[i])
+		return err
+	})
+	return out, err
 }
 
 // ---------------------------------------------------------------- phases
@@ -584,7 +562,7 @@ func (r *runner) starterPhase(ctx context.Context) (StarterResult, error) {
 	}
 	r.o.Logf("starter latency: %d calls of the starter binary, one after another (each starts a real termination)", len(svcs))
 	sql0 := r.e.sProxy.Snapshot()
-	own := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Process.Pid, "pdns_server": r.e.pdns.pid(), "bench": os.Getpid()}
+	own := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Proc.Pid(), "pdns_server": r.e.pdns.pid(), "bench": os.Getpid()}
 	if ps := FindProcs("mariadbd", 0); len(ps) > 0 {
 		own["mariadbd"] = ps[0]
 	}
@@ -758,186 +736,6 @@ func (r *runner) clickAndWait(ctx context.Context, p *phase, s svc) (time.Time, 
 	return click, runID, nil
 }
 
-func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq SequentialResult) (FleetResult, error) {
-	fr := FleetResult{N: n, Launch: r.o.Launch, LaunchParallel: r.o.LaunchParallel, NodeLimit: r.o.NodeLimit}
-	r.o.Logf("fleet %d: seeding", n)
-	svcs, err := r.seed(ctx, n, func(int) time.Duration { return r.randomStop() })
-	if err != nil {
-		return fr, err
-	}
-	p, err := r.startPhase(ctx, fmt.Sprintf("n%d", n))
-	if err != nil {
-		return fr, err
-	}
-	defer r.endPhase(p)
-	if r.o.Launch == "direct" {
-		if p.launcher, err = r.newDirectLauncher(p); err != nil {
-			return fr, err
-		}
-	}
-	pids := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Process.Pid, "bench (simulator, launcher, proxies)": os.Getpid()}
-	pids["pdns_server"] = r.e.pdns.pid()
-	if ps := FindProcs("mariadbd", 0); len(ps) > 0 {
-		pids["mariadbd (shared)"] = ps[0]
-	}
-	cpu := NewCPUMeter(pids)
-	busy0, idle0 := machineCPU()
-	prom0, _ := scrapeTemporal(r.e.metricsAddr)
-	fr.LoadAvgStart = loadAvg1()
-	calls0 := r.e.sim.Calls()
-	wsql0, ssql0 := r.e.wProxy.Snapshot(), r.e.sProxy.Snapshot()
-	r.e.watch.Reset()
-	r.e.pdns.resetStats()
-	r.e.watch.SampleTasks(200 * time.Millisecond)
-	rssPeak := newRSSWatch(p.w.pid())
-	defer rssPeak.stop()
-	var perfs []*perfRec
-	defer func() {
-		for _, pr := range perfs {
-			pr.stop()
-		}
-	}()
-	if r.o.PerfDir != "" {
-		for name, pid := range map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Process.Pid} {
-			pr, err := startPerf(r.o.PerfDir, fmt.Sprintf("%s-n%d", name, n), pid)
-			if err != nil {
-				return fr, err
-			}
-			perfs = append(perfs, pr)
-		}
-	}
-
-	r.o.Logf("fleet %d: launching (%s, %d at a time)", n, r.o.Launch, r.o.LaunchParallel)
-	clicks := make([]time.Time, n)
-	runIDs := make([]string, n)
-	var launchErr error
-	var mu sync.Mutex
-	sem := make(chan struct{}, r.o.LaunchParallel)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for i, s := range svcs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			clicks[i] = time.Now()
-			var err error
-			if p.launcher != nil {
-				runIDs[i], err = p.launcher.click(ctx, s)
-			} else if _, _, err = r.clickStarter(ctx, p, s); err == nil {
-				var d *client.WorkflowExecutionDescription
-				if d, err = r.e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(s.ID), ""); err == nil {
-					runIDs[i] = d.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-				}
-			}
-			if err != nil {
-				mu.Lock()
-				launchErr = errors.Join(launchErr, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	fr.LaunchSpanS = round2(time.Since(t0).Seconds())
-	if launchErr != nil {
-		return fr, launchErr
-	}
-	r.o.Logf("fleet %d: launched in %.2fs; waiting", n, fr.LaunchSpanS)
-	if err := r.waitClosed(ctx, p.queue, n); err != nil {
-		return fr, err
-	}
-	r.e.watch.StopSampling()
-	fr.CPUSeconds = cpu.Used()
-	for _, pr := range perfs {
-		pr.stop()
-	}
-	if prom1, err := scrapeTemporal(r.e.metricsAddr); err == nil && prom0 != nil {
-		fr.Temporal = temporalStats(prom1.sub(prom0))
-	}
-	busy1, idle1 := machineCPU()
-	fr.LoadAvgEnd = loadAvg1()
-	fr.MachineBusyS, fr.MachineIdleS = round1(busy1-busy0), round1(idle1-idle0)
-	var ours float64
-	for _, v := range fr.CPUSeconds {
-		ours += v
-	}
-	fr.OtherProcsCPUS = round1(fr.MachineBusyS - ours)
-	rssPeak.stop()
-	if st, ok := ReadProc(p.w.pid()); ok {
-		fr.WorkerPeakRSSKB = st.HWMKB
-	}
-	fr.WorkerIdleRSSKB = p.idleRSS
-	fr.WorkerRSSKBPerRun = round1(float64(fr.WorkerPeakRSSKB-fr.WorkerIdleRSSKB) / float64(n))
-	fr.NodePeaks = r.e.watch.Peaks()
-	if r.o.NodeLimit > 0 {
-		ok := true
-		for _, v := range fr.NodePeaks.WorkerStopCalls {
-			ok = ok && v <= r.o.NodeLimit
-		}
-		fr.NodeLimitHolds = &ok
-	}
-	calls := diffCalls(r.e.sim.Calls(), calls0)
-	fr.DNS = r.e.pdns.stats()
-	if total, err := r.count(ctx, fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", pipeline.WorkflowName, p.queue)); err == nil {
-		fr.ExtraRuns = int(total) - n
-	}
-	if rec, err := r.count(ctx, fmt.Sprintf("WorkflowType = 'ReconcileWorkflow' AND TaskQueue = '%s'", p.queue)); err == nil {
-		fr.ReconcilePasses = int(rec)
-	}
-	wsql, ssql := r.e.wProxy.Snapshot().Sub(wsql0), r.e.sProxy.Snapshot().Sub(ssql0)
-
-	r.o.Logf("fleet %d: reading %d histories", n, n)
-	hs, err := r.histories(ctx, svcs, runIDs)
-	if err != nil {
-		return fr, err
-	}
-	a := r.analyze(svcs, clicks, hs)
-	fr.Failed, fr.Succeeded = a.failed, n-a.failed
-	fr.ActivityRetries = a.retries
-	fr.HistoryEventTypesOfMax = a.typesOfMax
-	fr.MakespanS = round2(a.last.Sub(a.first).Seconds())
-	fr.ThroughputPerS = round2(float64(n) / a.last.Sub(a.first).Seconds())
-	if singleMakespan > 0 {
-		fr.MakespanRatio = round2(fr.MakespanS / singleMakespan)
-	}
-	fr.OverheadP50ms, fr.OverheadP90ms, fr.OverheadP99ms, fr.OverheadMaxms = round1(Percentile(a.over, 50)), round1(Percentile(a.over, 90)), round1(Percentile(a.over, 99)), round1(Max(a.over))
-	fr.RunP50s, fr.RunP99s = round2(Percentile(a.e2e, 50)), round2(Percentile(a.e2e, 99))
-	fr.HistoryEventsP50, fr.HistoryEventsMax = int(Percentile(a.evs, 50)), int(Max(a.evs))
-	fr.Breakdown, fr.Activities = a.breakdown(), a.activities()
-	for _, xs := range a.wftByIndex {
-		fr.WorkflowTaskQueueByIndex = append(fr.WorkflowTaskQueueByIndex, distOf(xs))
-	}
-	fr.PVECalls = perRunCalls(calls, n)
-	fr.PVECallsPerRun = sumCalls(fr.PVECalls)
-	mc := r.minimumCalls(svcs, clicks, hs)
-	fr.PVECallsMinimum = mc.Total
-	fr.PVECallsMinimumByRoute = mc.ByRoute
-	fr.SQLPerRun = round2(float64(wsql.Statements+ssql.Statements) / float64(n))
-	fr.SQLWorkerPerRun = round2(float64(wsql.Statements) / float64(n))
-	fr.SQLStarterPerRun = round2(float64(ssql.Statements) / float64(n))
-	fr.SQLRoundTripsPerRun = round2(float64(wsql.RoundTrips+ssql.RoundTrips) / float64(n))
-	fr.SQLByKind = perRun(addCounts(wsql.ByKind, ssql.ByKind), n)
-	fr.SQLWorkerWaitMsPerRun = round1(ms(wsql.Wait) / float64(n))
-	fr.SQLStarterWaitMsPerRun = round1(ms(ssql.Wait) / float64(n))
-	fr.SQLMeanMsByKind = wsql.MeanWaitMs()
-	fr.WorkerPeakThreads = rssPeak.threads
-
-	// Sequential baseline for the same VMs.
-	var floors float64
-	for _, s := range svcs {
-		floors += (s.Stop + r.o.Destroy).Seconds()
-	}
-	fr.SequentialMakespanEstS = round1(floors + float64(n)*seq.MeanOverheadS)
-	fr.SequentialLinearEstS = round1(float64(n) * seq.MeanRunS)
-	if fr.MakespanS > 0 {
-		fr.SequentialRatio = round1(fr.SequentialMakespanEstS / fr.MakespanS)
-	}
-	r.o.Logf("fleet %d: makespan %.2fs (%.2fx single), overhead p50 %.0f ms p99 %.0f ms, %d failed",
-		n, fr.MakespanS, fr.MakespanRatio, fr.OverheadP50ms, fr.OverheadP99ms, fr.Failed)
-	return fr, nil
-}
-
 // analysis is what the histories of a set of runs say about their overhead.
 type analysis struct {
 	over, e2e, evs   []float64 // successful runs only: overhead (ms), click to close (s), history events
@@ -1041,23 +839,16 @@ func newRSSWatch(pid int) *rssWatch {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-w.done:
-				return
-			case <-t.C:
-				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-					for _, line := range strings.Split(string(b), "\n") {
-						if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-							n, _ := strconv.Atoi(strings.TrimSpace(v))
-							w.threads = max(w.threads, n)
-						}
+		tick(500*time.Millisecond, w.done, func() {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+						n, _ := strconv.Atoi(strings.TrimSpace(v))
+						w.threads = max(w.threads, n)
 					}
 				}
 			}
-		}
+		})
 	}()
 	return w
 }

@@ -6,12 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,18 +17,13 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"gopkg.in/yaml.v3"
-	gmysql "gorm.io/driver/mysql"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
-	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
@@ -46,18 +38,16 @@ type env struct {
 
 	starterBin, workerBin string
 
-	temporal     *exec.Cmd
-	temporalDone chan struct{}
+	temporal     *testenv.DevServerProc
 	temporalAddr string
 	metricsAddr  string
 	tc           client.Client
 
-	admin   *gorm.DB
-	dbName  string
-	dsn     *mysql.Config // the server, no database
-	store   *dbmodel.Store
-	wProxy  *SQLProxy // the worker's connections
-	sProxy  *SQLProxy // the starter's (or the direct launcher's) connections
+	db      *testenv.Database
+	dsn     *mysql.Config  // the server, no database
+	store   *dbmodel.Store // db.Store
+	wProxy  *SQLProxy      // the worker's connections
+	sProxy  *SQLProxy      // the starter's (or the direct launcher's) connections
 	lStore  *dbmodel.Store
 	pdns    *pdnsServer
 	sim     *pvesim.Sim
@@ -76,33 +66,6 @@ func randHex(n int) string {
 
 func listenLocal() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// repoRoot finds go.mod upwards from the working directory.
-func repoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			return "", errors.New("go.mod not found above the working directory: run from the repository")
-		}
-		d = p
-	}
-}
-
 func startEnv(ctx context.Context, o Options) (e *env, err error) {
 	e = &env{o: o, logf: o.Logf}
 	defer func() {
@@ -117,10 +80,6 @@ func startEnv(ctx context.Context, o Options) (e *env, err error) {
 		if err := os.MkdirAll(o.PerfDir, 0o755); err != nil {
 			return nil, err
 		}
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return nil, err
 	}
 	e.dir, err = os.MkdirTemp("", "ptbench-")
 	if err != nil {
@@ -139,14 +98,12 @@ func startEnv(ctx context.Context, o Options) (e *env, err error) {
 	if workerPkg == "" {
 		workerPkg = "./worker"
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./starter", workerPkg)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	if err := testenv.Build(ctx, "", bin, "./starter", workerPkg); err != nil {
+		return nil, err
 	}
 	e.starterBin, e.workerBin = filepath.Join(bin, "starter"), filepath.Join(bin, filepath.Base(workerPkg))
 
-	if err := e.startTemporal(ctx, root); err != nil {
+	if err := e.startTemporal(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.startDB(); err != nil {
@@ -162,12 +119,27 @@ func startEnv(ctx context.Context, o Options) (e *env, err error) {
 	}
 	e.closers = append(e.closers, e.pdns.stop)
 
+	if err := e.startSim(); err != nil {
+		return nil, err
+	}
+	e.watch, e.simURL, e.simSURL, err = StartSimWatch(e.sim)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { _ = e.watch.Close() })
+	return e, nil
+}
+
+// startSim loads the cluster (with the run's task durations and API
+// latencies) into the simulator; StartSimWatch serves it.
+func (e *env) startSim() error {
+	o := e.o
 	fx := stack.Cluster()
 	fx.DestroyDuration = pvesim.Duration(o.Destroy)
 	fx.ImgDelDuration = pvesim.Duration(o.ImgDel)
 	e.sim = pvesim.New(pvesim.Options{})
 	if err := e.sim.LoadFixture(fx); err != nil {
-		return nil, err
+		return err
 	}
 	// API latency: the first matching fault wins, so the task-starting calls first.
 	if o.PVETaskLatency > 0 {
@@ -181,12 +153,7 @@ func startEnv(ctx context.Context, o Options) (e *env, err error) {
 	if o.PVELatency > 0 {
 		e.sim.SetFault(pvesim.Fault{Kind: pvesim.FaultLatency, Delay: o.PVELatency})
 	}
-	e.watch, e.simURL, e.simSURL, err = StartSimWatch(e.sim)
-	if err != nil {
-		return nil, err
-	}
-	e.closers = append(e.closers, func() { _ = e.watch.Close() })
-	return e, nil
+	return nil
 }
 
 func (e *env) close() {
@@ -199,130 +166,47 @@ func (e *env) close() {
 	e.closers = nil
 }
 
-func (e *env) startTemporal(ctx context.Context, root string) error {
-	cli := e.o.TemporalCLI
-	if cli == "" {
-		cli = os.Getenv("TEMPORAL_CLI")
-	}
-	if cli == "" {
-		cli = filepath.Join(root, "bin", "temporal")
-	}
-	if _, err := os.Stat(cli); err != nil {
-		return fmt.Errorf("temporal CLI not found at %s: run `make tools`", cli)
-	}
-	port, err := freePort()
+// startTemporal starts the Temporal dev server (on a file database with
+// -temporal-db) and connects the bench's client.
+func (e *env) startTemporal(ctx context.Context) error {
+	d, err := testenv.NewDevServerProc(testenv.DevServerOptions{CLI: e.o.TemporalCLI, Dir: e.dir,
+		FileDB: e.o.TemporalDB != "", NoLog: true, Group: true})
 	if err != nil {
 		return err
 	}
-	httpPort, _ := freePort()
-	metricsPort, _ := freePort()
-	e.temporalAddr = "127.0.0.1:" + strconv.Itoa(port)
-	e.metricsAddr = "127.0.0.1:" + strconv.Itoa(metricsPort)
-	e.logf("starting the Temporal dev server (%s) on %s", cli, e.temporalAddr)
-	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--http-port", strconv.Itoa(httpPort), "--metrics-port", strconv.Itoa(metricsPort),
-		"--headless", "--log-level", "error"}
-	args = append(args, pipeline.DevServerArgs()...) // the run's search attributes
-	if e.o.TemporalDB != "" {
-		args = append(args, "--db-filename", filepath.Join(e.dir, "temporal.db"))
-	}
-	cmd := exec.Command(cli, args...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	e.temporal, e.temporalAddr, e.metricsAddr = d, d.Addr, d.MetricsAddr
+	e.logf("starting the Temporal dev server (%s) on %s", d.Proc.Path, e.temporalAddr)
+	if err := d.Proc.Start(); err != nil {
 		return err
 	}
-	e.temporal = cmd
-	e.temporalDone = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(e.temporalDone) }()
-	e.closers = append(e.closers, func() { stopProc(cmd, e.temporalDone, 10*time.Second) })
-
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		c, err := client.DialContext(ctx, client.Options{HostPort: e.temporalAddr, Namespace: "default", Logger: quiet})
-		if err == nil {
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, herr := c.CheckHealth(hctx, &client.CheckHealthRequest{})
-			cancel()
-			if herr == nil {
-				e.tc = c
-				e.closers = append(e.closers, c.Close)
-				return nil
-			}
-			c.Close()
-			err = herr
-		}
-		select {
-		case <-e.temporalDone:
-			return errors.New("the temporal dev server exited during start-up")
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("temporal dev server not ready: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	e.closers = append(e.closers, func() { d.Stop(10 * time.Second) })
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if e.tc, err = testenv.Dial(wctx, e.temporalAddr, d.Proc.Done()); err != nil {
+		return fmt.Errorf("temporal dev server not ready: %w", err)
 	}
+	e.closers = append(e.closers, e.tc.Close)
+	return nil
 }
 
-func stopProc(cmd *exec.Cmd, done chan struct{}, grace time.Duration) {
-	if cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
+// startDB creates the bench database and the two counting proxies in
+// front of the server: the worker's and the starter's.
 func (e *env) startDB() error {
-	base := os.Getenv("TEST_MYSQL_DSN")
-	if base == "" {
-		base = "root@tcp(127.0.0.1:3306)/"
+	var err error
+	if e.db, err = testenv.CreateDatabase("", "pt_bench"); err != nil {
+		return err
 	}
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
+	e.closers = append(e.closers, func() { e.db.Close(false) })
+	e.store = e.db.Store
+	if e.dsn, err = mysql.ParseDSN(e.db.Base); err != nil {
 		return fmt.Errorf("MySQL DSN: %w", err)
 	}
-	e.dsn = cfg
-	e.admin, err = gorm.Open(gmysql.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		err = e.admin.Exec("SELECT 1").Error
-	}
-	if err != nil {
-		return fmt.Errorf("MariaDB at %s is not reachable (%v): start it or set TEST_MYSQL_DSN", cfg.Addr, err)
-	}
-	e.dbName = "pt_bench_" + randHex(6)
-	if err := e.admin.Exec("CREATE DATABASE `" + e.dbName + "` CHARACTER SET utf8mb4").Error; err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	e.closers = append(e.closers, func() {
-		e.admin.Exec("DROP DATABASE IF EXISTS `" + e.dbName + "`")
-		if db, err := e.admin.DB(); err == nil {
-			db.Close()
-		}
-	})
-	e.store, err = dbmodel.Open(e.dbConfig(cfg.Addr))
-	if err != nil {
-		return err
-	}
-	e.closers = append(e.closers, func() { e.store.Close() })
-	if err := whmcsschema.Create(e.store.DB()); err != nil {
-		return err
-	}
-	if err := e.store.MigrateOwnTables(); err != nil {
-		return err
-	}
-	if e.wProxy, err = StartSQLProxy(cfg.Addr); err != nil {
+	addr := e.dsn.Addr
+	if e.wProxy, err = StartSQLProxy(addr); err != nil {
 		return err
 	}
 	e.closers = append(e.closers, func() { e.wProxy.Close() })
-	if e.sProxy, err = StartSQLProxy(cfg.Addr); err != nil {
+	if e.sProxy, err = StartSQLProxy(addr); err != nil {
 		return err
 	}
 	e.closers = append(e.closers, func() { e.sProxy.Close() })
@@ -337,7 +221,7 @@ func (e *env) startDB() error {
 // dbConfig is the bench database reached through addr.
 func (e *env) dbConfig(addr string) dbmodel.Config {
 	c := e.dsn.Clone()
-	c.Addr, c.Net, c.DBName, c.ParseTime, c.Loc = addr, "tcp", e.dbName, true, time.UTC
+	c.Addr, c.Net, c.DBName, c.ParseTime, c.Loc = addr, "tcp", e.db.Name, true, time.UTC
 	for k, v := range e.o.DSNParams {
 		if c.Params == nil {
 			c.Params = map[string]string{}
@@ -350,12 +234,6 @@ func (e *env) dbConfig(addr string) dbmodel.Config {
 	return dbmodel.Config{Driver: "mysql", DSN: c.FormatDSN()}.WithDefaults()
 }
 
-// pveConfig is the simulated cluster as the config file names it.
-func (e *env) pveConfig(simURL string) pve.Config {
-	return pve.Config{Name: stack.ServerName, URL: strings.TrimSuffix(simURL, "/api2/json"),
-		TokenID: stack.TokenID, TokenSecret: stack.TokenSecret, Timeout: 10 * time.Second}
-}
-
 // writeConfigs writes the worker's and the starter's config files for a
 // task queue and returns their paths. They differ only in the database
 // address (each through its own counting proxy).
@@ -363,7 +241,7 @@ func (e *env) writeConfigs(queue string) (workerCfg, starterCfg string, err erro
 	mk := func(name, dbAddr, simURL string) (string, error) {
 		cfg := &config.Config{
 			Temporal: config.Temporal{Address: e.temporalAddr, Namespace: "default", TaskQueue: queue},
-			Database: e.dbConfig(dbAddr), Proxmox: []pve.Config{e.pveConfig(simURL)},
+			Database: e.dbConfig(dbAddr), Proxmox: []pve.Config{stack.PVEConfig(simURL)},
 			DNS: []dns.ProviderConfig{e.pdns.Config("powerdns")}, Timing: e.o.Timing,
 		}
 		path := filepath.Join(e.dir, name)
@@ -446,34 +324,18 @@ func setPath(node any, path []string, val any) (any, error) {
 }
 
 // workerProc is the worker binary, run as the operator runs it.
-type workerProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *os.File
-}
+type workerProc struct{ *testenv.Proc }
 
 func (e *env) startWorker(ctx context.Context, cfgPath, queue string) (*workerProc, error) {
-	port, err := freePort()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	logf, err := os.Create(filepath.Join(e.dir, "worker-"+queue+".log"))
-	if err != nil {
+	w := &workerProc{&testenv.Proc{Name: "worker", Path: e.workerBin, Args: []string{"--config", cfgPath, "--http-addr", addr},
+		Env: e.o.WorkerEnv, Log: filepath.Join(e.dir, "worker-"+queue+".log"), Group: true}}
+	if err := w.Start(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(e.workerBin, "--config", cfgPath, "--http-addr", addr)
-	// Through a pipe, as under systemd or docker: the worker syncs stdout
-	// after every line, which on a regular file would be an fsync each.
-	cmd.Stdout, cmd.Stderr = struct{ io.Writer }{logf}, struct{ io.Writer }{logf}
-	cmd.Env = append(os.Environ(), e.o.WorkerEnv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	w := &workerProc{cmd: cmd, done: make(chan struct{}), log: logf}
-	go func() { _ = cmd.Wait(); close(w.done) }()
 	e.worker = w
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
@@ -486,8 +348,8 @@ func (e *env) startWorker(ctx context.Context, cfgPath, queue string) (*workerPr
 			}
 		}
 		select {
-		case <-w.done:
-			b, _ := os.ReadFile(logf.Name())
+		case <-w.Done():
+			b, _ := os.ReadFile(w.Log)
 			return nil, fmt.Errorf("worker exited during start-up:\n%s", tail(string(b), 2000))
 		case <-ctx.Done():
 			w.stop()
@@ -501,12 +363,9 @@ func (e *env) startWorker(ctx context.Context, cfgPath, queue string) (*workerPr
 	}
 }
 
-func (w *workerProc) pid() int { return w.cmd.Process.Pid }
+func (w *workerProc) pid() int { return w.Pid() }
 
-func (w *workerProc) stop() {
-	stopProc(w.cmd, w.done, 15*time.Second)
-	w.log.Close()
-}
+func (w *workerProc) stop() { w.Stop(syscall.SIGTERM, 15*time.Second) }
 
 func tail(s string, n int) string {
 	if len(s) > n {

@@ -9,15 +9,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // perfRec is `perf record` attached to a process (Options.PerfDir), so that
 // where the CPU goes is measured, not guessed. perf must be installed and
 // kernel.perf_event_paranoid <= 2 (user-space samples of our own processes).
 type perfRec struct {
-	cmd  *exec.Cmd
+	proc *testenv.Proc
 	data string
-	done chan struct{}
 	once sync.Once
 }
 
@@ -29,14 +30,11 @@ func perfAvailable() bool {
 // startPerf samples pid at 199 Hz with call graphs into dir/name.data.
 func startPerf(dir, name string, pid int) (*perfRec, error) {
 	data := filepath.Join(dir, name+".data")
-	cmd := exec.Command("perf", "record", "-q", "-F", "199", "-g", "-o", data, "-p", fmt.Sprint(pid))
-	cmd.Stdout, cmd.Stderr = nil, nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	p := &perfRec{data: data, proc: &testenv.Proc{Name: "perf", Path: "perf", Group: true,
+		Args: []string{"record", "-q", "-F", "199", "-g", "-o", data, "-p", fmt.Sprint(pid)}}}
+	if err := p.proc.Start(); err != nil {
 		return nil, err
 	}
-	p := &perfRec{cmd: cmd, data: data, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
 	return p, nil
 }
 
@@ -44,13 +42,7 @@ func startPerf(dir, name string, pid int) (*perfRec, error) {
 // (name.txt). It may be called more than once.
 func (p *perfRec) stop() {
 	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.proc.Stop(syscall.SIGINT, 20*time.Second)
 		perfReport(p.data)
 	})
 }

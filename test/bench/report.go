@@ -245,7 +245,7 @@ func environment(o Options) Environment {
 
 func (e *env) mariadbVersion() string {
 	var v string
-	e.admin.Raw("SELECT VERSION()").Scan(&v)
+	e.store.DB().Raw("SELECT VERSION()").Scan(&v)
 	return v
 }
 
@@ -352,41 +352,21 @@ func (r *Report) PrintTable(w io.Writer) {
 	row("overhead p50 / p99 / max", fleetOnly(func(f FleetResult) string {
 		return fmt.Sprintf("%.0f / %.0f / %.0f ms", f.OverheadP50ms, f.OverheadP99ms, f.OverheadMaxms)
 	}))
-	keys := map[string]bool{}
-	for _, f := range cols {
-		for k := range f.Breakdown {
-			keys[k] = true
-		}
-	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range fleetKeys(cols, func(f FleetResult) map[string]Dist { return f.Breakdown }) {
 		row("  "+k+" p50/p99", func(f FleetResult) string {
 			d := f.Breakdown[k]
 			return fmt.Sprintf("%.0f / %.0f ms", d.P50, d.P99)
 		})
 	}
-	acts := map[string]bool{}
-	for _, f := range cols {
-		for k := range f.Activities {
-			acts[k] = true
-		}
-	}
-	for _, k := range sortedKeys(acts) {
+	for _, k := range fleetKeys(cols, func(f FleetResult) map[string]ActivityDist { return f.Activities }) {
 		row("  "+k+" queued / ran p50", func(f FleetResult) string {
 			d := f.Activities[k]
 			return fmt.Sprintf("%.0f / %.0f ms", d.ScheduleToStart.P50, d.StartToClose.P50)
 		})
 	}
 	row("Proxmox calls / run (minimum)", func(f FleetResult) string { return fmt.Sprintf("%.2f (%.2f)", f.PVECallsPerRun, f.PVECallsMinimum) })
-	routes := map[string]bool{}
-	for _, f := range cols {
-		for k := range f.PVECalls {
-			routes[k] = true
-		}
-		for k := range f.PVECallsMinimumByRoute {
-			routes[k] = true
-		}
-	}
-	for _, k := range sortedKeys(routes) {
+	for _, k := range fleetKeys(cols, func(f FleetResult) map[string]float64 { return f.PVECalls },
+		func(f FleetResult) map[string]float64 { return f.PVECallsMinimumByRoute }) {
 		row("  "+k, func(f FleetResult) string {
 			return fmt.Sprintf("%.2f (%.2f)", f.PVECalls[k], f.PVECallsMinimumByRoute[k])
 		})
@@ -434,13 +414,7 @@ func (r *Report) PrintTable(w io.Writer) {
 		return fmt.Sprintf("%d → %d MiB", f.WorkerIdleRSSKB/1024, f.WorkerPeakRSSKB/1024)
 	}))
 	row("worker RSS per in-flight run", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.0f KiB", f.WorkerRSSKBPerRun) }))
-	procs := map[string]bool{}
-	for _, f := range r.Fleets {
-		for k := range f.CPUSeconds {
-			procs[k] = true
-		}
-	}
-	for _, k := range sortedKeys(procs) {
+	for _, k := range fleetKeys(r.Fleets, func(f FleetResult) map[string]float64 { return f.CPUSeconds }) {
 		row("CPU s: "+k, fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.CPUSeconds[k]) }))
 	}
 	row("CPU s: other processes on the machine", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.OtherProcsCPUS) }))
@@ -478,6 +452,20 @@ func toSet(m map[string]int) map[string]bool {
 		out[k] = true
 	}
 	return out
+}
+
+// fleetKeys is the sorted union of the keys of the maps fields picks from
+// the fleets.
+func fleetKeys[V any](fleets []FleetResult, fields ...func(FleetResult) map[string]V) []string {
+	keys := map[string]bool{}
+	for _, f := range fleets {
+		for _, field := range fields {
+			for k := range field(f) {
+				keys[k] = true
+			}
+		}
+	}
+	return sortedKeys(keys)
 }
 
 func sortedKeys(m map[string]bool) []string {

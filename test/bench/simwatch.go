@@ -124,28 +124,24 @@ func (w *SimWatch) SampleTasks(interval time.Duration) {
 	w.stop, w.stopped = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(w.stopped)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-t.C:
-			}
-			per := map[string]int{}
-			for _, tk := range w.sim.Tasks() {
-				if tk.Running && (tk.Type == "qmshutdown" || tk.Type == "qmstop" || tk.Type == "qmdestroy") {
-					per[tk.Node]++
-				}
-			}
-			w.mu.Lock()
-			for n, c := range per {
-				w.peakTask[n] = max(w.peakTask[n], c)
-			}
-			w.samples++
-			w.mu.Unlock()
-		}
+		tick(interval, w.stop, w.sampleTasks)
 	}()
+}
+
+// sampleTasks counts the running stop/destroy tasks per node once.
+func (w *SimWatch) sampleTasks() {
+	per := map[string]int{}
+	for _, tk := range w.sim.Tasks() {
+		if tk.Running && (tk.Type == "qmshutdown" || tk.Type == "qmstop" || tk.Type == "qmdestroy") {
+			per[tk.Node]++
+		}
+	}
+	w.mu.Lock()
+	for n, c := range per {
+		w.peakTask[n] = max(w.peakTask[n], c)
+	}
+	w.samples++
+	w.mu.Unlock()
 }
 
 // StopSampling ends SampleTasks.

@@ -4,19 +4,16 @@
 // and the worker — a real subprocess — SIGKILLed and restarted at random
 // moments. Bystander VMs share the nodes, and vmids of deleted VMs are
 // reused by new bystanders. Afterwards package invariant checks the
-// database and the simulator. Command chaos/cmd/chaos prints the verdict as
+// database and the simulator. Command cmd/chaos prints the verdict as
 // one JSON line.
 package chaos
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	mrand "math/rand/v2"
 	"net/netip"
 	"os"
@@ -24,19 +21,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
-	"gorm.io/driver/mysql"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
@@ -135,15 +125,14 @@ type harness struct {
 	rng   *mrand.Rand
 
 	dir        string
-	admin      *gorm.DB
-	dbName     string
-	store      *dbmodel.Store
+	db         *testenv.Database
+	store      *dbmodel.Store // db.Store
 	sim        *pvesim.Sim
+	simURL     string
 	pdns       *pdnstest.Server
 	gate       *Gate
-	dev        *proc
-	devAddr    string
-	worker     *proc
+	dev        *testenv.DevServerProc
+	worker     *testenv.Proc
 	tc         client.Client
 	starterBin string
 	cfgPath    string
@@ -184,6 +173,21 @@ func Run(ctx context.Context, o Options) (*invariant.Report, error) {
 	return rep, err
 }
 
+// every calls f after each gap (gap is asked anew every time) until ctx ends.
+func every(ctx context.Context, gap func() time.Duration, f func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(gap()):
+		}
+		f()
+	}
+}
+
+// fixed is a gap of d every time.
+func fixed(d time.Duration) func() time.Duration { return func() time.Duration { return d } }
+
 func (h *harness) logf(format string, args ...any) {
 	fmt.Fprintf(h.out, "chaos: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
@@ -212,7 +216,20 @@ func (h *harness) intn(n int) int {
 
 // ---- setup -----------------------------------------------------------------
 
+// setup starts the environment, each step on the one before.
 func (h *harness) setup(ctx context.Context) error {
+	for _, step := range []func(context.Context) error{
+		h.scratchDir, h.buildBinaries, h.startDatabase, h.startDNS, h.startSimulator, h.startTemporal, h.writeConfig, h.startWorker,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scratchDir makes Options.Dir (default: a new temporary one) absolute.
+func (h *harness) scratchDir(context.Context) error {
 	var err error
 	h.dir = h.o.Dir
 	if h.dir == "" {
@@ -226,102 +243,74 @@ func (h *harness) setup(ctx context.Context) error {
 		return err
 	}
 	h.logf("seed %d, %d terminations, %d at once, scratch %s", h.o.Seed, h.o.N, h.o.Concurrency, h.dir)
+	return nil
+}
 
-	// Binaries: the worker must be a real process so that SIGKILL is real.
-	for _, pkg := range []string{"worker", "starter"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(h.dir, pkg), "./"+pkg)
-		cmd.Dir = testenv.RepoRoot()
-		if h.o.Src != "" {
-			cmd.Dir = h.o.Src
-		}
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./%s: %v\n%s", pkg, err, b)
-		}
-	}
+// buildBinaries builds the worker (a real process, so that SIGKILL is
+// real) and the starter.
+func (h *harness) buildBinaries(ctx context.Context) error {
 	h.starterBin = filepath.Join(h.dir, "starter")
+	return testenv.Build(ctx, h.o.Src, h.dir, "./worker", "./starter")
+}
 
-	// MariaDB: a fresh database.
-	base := h.o.MySQL
-	if base == "" {
-		base = testenv.MySQLBase()
-	}
-	h.admin, err = gorm.Open(mysql.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err == nil {
-		err = h.admin.Exec("SELECT 1").Error
-	}
-	if err != nil {
-		return fmt.Errorf("MariaDB at %s is not reachable (%v): start it or set TEST_MYSQL_DSN", base, err)
-	}
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	h.dbName = "pt_chaos_" + hex.EncodeToString(b)
-	if err := h.admin.Exec("CREATE DATABASE `" + h.dbName + "` CHARACTER SET utf8mb4").Error; err != nil {
+// startDatabase creates a fresh MariaDB database.
+func (h *harness) startDatabase(context.Context) error {
+	var err error
+	if h.db, err = testenv.CreateDatabase(h.o.MySQL, "pt_chaos"); err != nil {
 		return err
 	}
-	dbcfg := dbmodel.Config{Driver: "mysql", DSN: base + h.dbName + "?parseTime=true&loc=UTC"}.WithDefaults()
-	if h.store, err = dbmodel.Open(dbcfg); err != nil {
-		return err
-	}
-	if err := whmcsschema.Create(h.store.DB()); err != nil {
-		return err
-	}
-	if err := h.store.MigrateOwnTables(); err != nil {
-		return err
-	}
+	h.store = h.db.Store
+	return nil
+}
 
-	// PowerDNS behind a gate that can take it down.
+// startDNS starts PowerDNS behind a gate that can take it down.
+func (h *harness) startDNS(context.Context) error {
 	pdnsDir := filepath.Join(h.dir, "pdns")
 	if err := os.MkdirAll(pdnsDir, 0o755); err != nil {
 		return err
 	}
+	var err error
 	if h.pdns, err = pdnstest.StartServer(pdnsDir); err != nil {
 		return err
 	}
-	if h.gate, err = NewGate(strings.TrimPrefix(h.pdns.URL, "http://")); err != nil {
-		return err
-	}
+	h.gate, err = NewGate(strings.TrimPrefix(h.pdns.URL, "http://"))
+	return err
+}
 
-	// The simulator, in-process: it survives every worker kill.
+// startSimulator starts the simulator in-process: it survives every worker kill.
+func (h *harness) startSimulator(context.Context) error {
 	fx := stack.Cluster()
 	fx.Nodes = nil
 	for _, n := range Nodes {
 		fx.Nodes = append(fx.Nodes, pvesim.FixtureNode{Name: n})
 	}
-	h.sim = pvesim.New(pvesim.Options{})
-	if err := h.sim.LoadFixture(fx); err != nil {
-		return err
-	}
-	simURL, err := h.sim.Start("127.0.0.1:0", false)
-	if err != nil {
-		return err
-	}
+	var err error
+	h.sim, h.simURL, err = stack.StartSim(fx, "127.0.0.1:0", false)
+	return err
+}
 
-	// The Temporal dev server on a file database.
-	cli := h.o.TemporalCLI
-	if cli == "" {
-		if cli, err = testenv.TemporalCLI(); err != nil {
-			return err
-		}
-	}
-	if h.dev, h.devAddr, err = newDevServer(cli, h.dir); err != nil {
+// startTemporal starts the Temporal dev server on a file database (so that
+// it can be restarted) and connects the harness's client.
+func (h *harness) startTemporal(ctx context.Context) error {
+	var err error
+	if h.dev, err = testenv.NewDevServerProc(testenv.DevServerOptions{CLI: h.o.TemporalCLI, Dir: h.dir, FileDB: true}); err != nil {
 		return err
 	}
 	if err := h.startDev(ctx); err != nil {
 		return err
 	}
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if h.tc, err = client.DialContext(ctx, client.Options{HostPort: h.devAddr, Namespace: "default", Logger: quiet}); err != nil {
-		return err
-	}
+	h.tc, err = testenv.Dial(ctx, h.dev.Addr, nil)
+	return err
+}
 
-	// The config file the worker and the starter read.
+// writeConfig writes the config file the worker and the starter read.
+func (h *harness) writeConfig(context.Context) error {
 	cfg := &config.Config{
-		Temporal: config.Temporal{Address: h.devAddr, Namespace: "default", TaskQueue: "chaos"},
-		Database: dbcfg,
-		Proxmox: []pve.Config{{Name: stack.ServerName, URL: strings.TrimSuffix(simURL, "/api2/json"),
-			TokenID: stack.TokenID, TokenSecret: stack.TokenSecret, Timeout: 10 * time.Second}},
-		DNS:    []dns.ProviderConfig{{Kind: "powerdns", Name: "pdns", URL: "http://" + h.gate.addr, APIKey: h.pdns.APIKey, Timeout: 2 * time.Second, Budget: 20 * time.Second}},
-		Timing: stack.FastTiming(),
+		Temporal: config.Temporal{Address: h.dev.Addr, Namespace: "default", TaskQueue: "chaos"},
+		Database: h.db.Config,
+		Proxmox:  []pve.Config{stack.PVEConfig(h.simURL)},
+		DNS:      []dns.ProviderConfig{{Kind: "powerdns", Name: "pdns", URL: "http://" + h.gate.addr, APIKey: h.pdns.APIKey, Timeout: 2 * time.Second, Budget: 20 * time.Second}},
+		Timing:   stack.FastTiming(),
 		// The re-queue schedule runs every 10 s instead of every minute: its
 		// passes race the runs more often.
 		Worker: config.Worker{ReconcileEvery: 10 * time.Second},
@@ -330,48 +319,31 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := stack.WriteConfig(h.cfgPath, cfg); err != nil {
 		return err
 	}
-	if _, err := config.Load(h.cfgPath); err != nil {
-		return err
-	}
-	h.worker = &proc{name: "worker", path: filepath.Join(h.dir, "worker"),
-		args: []string{"--config", h.cfgPath, "--http-addr", ""}, log: filepath.Join(h.dir, "worker.log")}
-	return h.worker.start()
+	_, err := config.Load(h.cfgPath)
+	return err
 }
 
+// startWorker starts the worker binary.
+func (h *harness) startWorker(context.Context) error {
+	h.worker = &testenv.Proc{Name: "worker", Path: filepath.Join(h.dir, "worker"),
+		Args: []string{"--config", h.cfgPath, "--http-addr", ""}, Log: filepath.Join(h.dir, "worker.log")}
+	return h.worker.Start()
+}
+
+// startDev (re)starts the dev server and waits until it is healthy.
 func (h *harness) startDev(ctx context.Context) error {
-	if err := h.dev.start(); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	if err := waitPort(wctx, h.devAddr); err != nil {
-		return fmt.Errorf("temporal dev server did not listen on %s (log %s): %w", h.devAddr, h.dev.log, err)
-	}
-	if h.tc == nil {
-		return nil
-	}
-	for {
-		_, err := h.tc.CheckHealth(wctx, &client.CheckHealthRequest{})
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-wctx.Done():
-			return fmt.Errorf("temporal dev server unhealthy after restart: %w", err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return h.dev.Start(ctx)
 }
 
 func (h *harness) cleanup() {
 	if h.worker != nil {
-		h.worker.kill()
+		h.worker.Kill()
 	}
 	if h.tc != nil {
 		h.tc.Close()
 	}
 	if h.dev != nil {
-		h.dev.stop(syscall.SIGTERM, 10*time.Second)
+		h.dev.Stop(10 * time.Second)
 	}
 	if h.gate != nil {
 		h.gate.Close()
@@ -382,22 +354,14 @@ func (h *harness) cleanup() {
 	if h.sim != nil {
 		_ = h.sim.Close()
 	}
-	if h.store != nil {
-		_ = h.store.Close()
-	}
-	if h.admin != nil {
-		if h.dbName != "" && !h.o.Keep {
-			h.admin.Exec("DROP DATABASE IF EXISTS `" + h.dbName + "`")
-		}
-		if db, err := h.admin.DB(); err == nil {
-			db.Close()
-		}
+	if h.db != nil {
+		h.db.Close(h.o.Keep)
 	}
 	if h.dir != "" && !h.o.Keep && h.o.Dir == "" {
 		_ = os.RemoveAll(h.dir)
 	}
-	if h.o.Keep {
-		h.logf("kept %s and database %s", h.dir, h.dbName)
+	if h.o.Keep && h.db != nil {
+		h.logf("kept %s and database %s", h.dir, h.db.Name)
 	}
 }
 
@@ -582,12 +546,12 @@ func (h *harness) run(ctx context.Context) (*invariant.Report, error) {
 	if err := h.gate.Up(); err != nil {
 		return nil, err
 	}
-	if !h.worker.running() {
-		if err := h.worker.start(); err != nil {
+	if !h.worker.Running() {
+		if err := h.worker.Start(); err != nil {
 			return nil, err
 		}
 	}
-	if !h.dev.running() {
+	if !h.dev.Proc.Running() {
 		if err := h.startDev(context.Background()); err != nil {
 			return nil, err
 		}
@@ -709,73 +673,68 @@ func (h *harness) finish(s *service) {
 
 // killer SIGKILLs the worker at random moments and restarts it.
 func (h *harness) killer(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(h.between(h.o.KillMin, h.o.KillMax)):
-		}
+	every(ctx, func() time.Duration { return h.between(h.o.KillMin, h.o.KillMax) }, h.killWorker)
+}
+
+// killWorker SIGKILLs the worker and starts it again a moment later.
+func (h *harness) killWorker() {
+	h.mu.Lock()
+	h.killing = true
+	h.mu.Unlock()
+	if h.worker.Running() {
+		h.worker.Kill()
 		h.mu.Lock()
-		h.killing = true
-		h.mu.Unlock()
-		if h.worker.running() {
-			h.worker.kill()
-			h.mu.Lock()
-			h.kills++
-			h.mu.Unlock()
-		}
-		time.Sleep(h.between(100*time.Millisecond, 1500*time.Millisecond))
-		if err := h.worker.start(); err != nil {
-			h.logf("worker restart: %v", err)
-		}
-		h.mu.Lock()
-		h.killing = false
+		h.kills++
 		h.mu.Unlock()
 	}
+	time.Sleep(h.between(100*time.Millisecond, 1500*time.Millisecond))
+	if err := h.worker.Start(); err != nil {
+		h.logf("worker restart: %v", err)
+	}
+	h.mu.Lock()
+	h.killing = false
+	h.mu.Unlock()
 }
 
 // supervisor restarts a worker that exited by itself (as systemd's
 // Restart=always would), e.g. when Temporal was unreachable at its start.
 func (h *harness) supervisor(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
+	every(ctx, fixed(time.Second), h.reviveWorker)
+}
+
+// reviveWorker starts the worker if it is down and the killer is not
+// keeping it down.
+func (h *harness) reviveWorker() {
+	h.mu.Lock()
+	killing := h.killing
+	h.mu.Unlock()
+	if killing || h.worker.Running() {
+		return
+	}
+	if err := h.worker.Start(); err == nil {
 		h.mu.Lock()
-		killing := h.killing
+		h.exits++
 		h.mu.Unlock()
-		if killing || h.worker.running() {
-			continue
-		}
-		if err := h.worker.start(); err == nil {
-			h.mu.Lock()
-			h.exits++
-			h.mu.Unlock()
-		}
 	}
 }
 
 // dnsFlapper takes the DNS provider down now and then.
 func (h *harness) dnsFlapper(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(h.between(h.o.DNSDownEvery/2, h.o.DNSDownEvery*3/2)):
-		}
-		h.gate.Down()
-		h.mu.Lock()
-		h.dnsDown++
-		h.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(h.between(h.o.DNSDownFor/2, h.o.DNSDownFor*3/2)):
-		}
-		if err := h.gate.Up(); err != nil {
-			h.logf("DNS gate up: %v", err)
-		}
+	every(ctx, func() time.Duration { return h.between(h.o.DNSDownEvery/2, h.o.DNSDownEvery*3/2) }, func() { h.dnsOutage(ctx) })
+}
+
+// dnsOutage keeps the DNS provider down for a while.
+func (h *harness) dnsOutage(ctx context.Context) {
+	h.gate.Down()
+	h.mu.Lock()
+	h.dnsDown++
+	h.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(h.between(h.o.DNSDownFor/2, h.o.DNSDownFor*3/2)):
+	}
+	if err := h.gate.Up(); err != nil {
+		h.logf("DNS gate up: %v", err)
 	}
 }
 
@@ -783,7 +742,7 @@ func (h *harness) dnsFlapper(ctx context.Context) {
 func (h *harness) restartDev(ctx context.Context) {
 	time.Sleep(h.between(0, 5*time.Second))
 	h.logf("restarting the Temporal dev server")
-	h.dev.stop(syscall.SIGTERM, 15*time.Second)
+	h.dev.Stop(15 * time.Second)
 	time.Sleep(h.between(200*time.Millisecond, 2*time.Second))
 	if err := h.startDev(context.Background()); err != nil {
 		h.logf("dev server restart failed: %v", err)
@@ -798,57 +757,55 @@ func (h *harness) restartDev(ctx context.Context) {
 // monitor samples the database and the simulator: IPs cleared while the
 // VM exists, and targets that are gone (whose vmid a new bystander may reuse).
 func (h *harness) monitor(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(150 * time.Millisecond):
+	every(ctx, fixed(150*time.Millisecond), func() { h.monitorOnce(ctx) })
+}
+
+// monitorOnce takes one sample.
+func (h *harness) monitorOnce(ctx context.Context) {
+	h.mu.Lock()
+	var ids []int
+	for _, s := range h.svcs {
+		if s.inv.Started {
+			ids = append(ids, s.inv.ID)
 		}
-		h.mu.Lock()
-		var ids []int
-		for _, s := range h.svcs {
-			if s.inv.Started {
-				ids = append(ids, s.inv.ID)
-			}
-		}
-		h.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		var rows []dbmodel.Hosting
-		if err := h.store.DB().WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-			continue
-		}
-		present := map[[2]any]string{}
-		for _, v := range h.sim.VMs() { // read after the database
-			present[[2]any{v.Node, v.VMID}] = v.Name
-		}
-		now := time.Now()
-		h.mu.Lock()
-		for _, r := range rows {
-			s := h.byID[r.ID]
-			t := s.inv.Target
-			exists := present[[2]any{t.Node, t.VMID}] == t.Name
-			if exists && r.DedicatedIP == "" && strings.TrimSpace(r.AssignedIPs) == "" {
-				if _, seen := h.ipViolations[r.ID]; !seen {
-					h.ipViolations[r.ID] = now
-					h.logf("VIOLATION service %d: IPs cleared while VM %d still exists", r.ID, t.VMID)
-				}
-			}
-		}
-		for _, id := range ids {
-			s := h.byID[id]
-			t := s.inv.Target
-			if s.gone || present[[2]any{t.Node, t.VMID}] == t.Name {
-				continue
-			}
-			s.gone = true
-			if h.chance(h.o.ReuseFraction) {
-				go h.reuse(ctx, t)
-			}
-		}
-		h.mu.Unlock()
 	}
+	h.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	var rows []dbmodel.Hosting
+	if err := h.store.DB().WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return
+	}
+	present := map[[2]any]string{}
+	for _, v := range h.sim.VMs() { // read after the database
+		present[[2]any{v.Node, v.VMID}] = v.Name
+	}
+	now := time.Now()
+	h.mu.Lock()
+	for _, r := range rows {
+		s := h.byID[r.ID]
+		t := s.inv.Target
+		exists := present[[2]any{t.Node, t.VMID}] == t.Name
+		if exists && r.DedicatedIP == "" && strings.TrimSpace(r.AssignedIPs) == "" {
+			if _, seen := h.ipViolations[r.ID]; !seen {
+				h.ipViolations[r.ID] = now
+				h.logf("VIOLATION service %d: IPs cleared while VM %d still exists", r.ID, t.VMID)
+			}
+		}
+	}
+	for _, id := range ids {
+		s := h.byID[id]
+		t := s.inv.Target
+		if s.gone || present[[2]any{t.Node, t.VMID}] == t.Name {
+			continue
+		}
+		s.gone = true
+		if h.chance(h.o.ReuseFraction) {
+			go h.reuse(ctx, t)
+		}
+	}
+	h.mu.Unlock()
 }
 
 // reuse creates a new bystander with a deleted target's vmid, mostly on
@@ -894,14 +851,7 @@ func (h *harness) reuse(ctx context.Context, t invariant.Instance) {
 // tracker follows runs in flight until they end: terminated, or waiting in
 // error_terminate (where the admin may lift the cause and re-queue).
 func (h *harness) tracker(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(400 * time.Millisecond):
-		}
-		h.trackOnce(ctx)
-	}
+	every(ctx, fixed(400*time.Millisecond), func() { h.trackOnce(ctx) })
 }
 
 func (h *harness) trackOnce(ctx context.Context) {
@@ -968,71 +918,28 @@ func (h *harness) requeue(ctx context.Context, s *service) {
 
 // workflow describes the service's run (and queries it while it runs).
 func (h *harness) workflow(ctx context.Context, id int) invariant.Workflow {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	d, err := h.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
-	if err != nil {
-		return invariant.Workflow{}
-	}
-	st := d.RawResponse.WorkflowExecutionInfo.Status
-	wf := invariant.Workflow{Known: true, Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(st)], "WORKFLOW_EXECUTION_STATUS_")}
-	if st == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
-		wf.Failure = h.closeFailure(ctx, id)
-	}
-	if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		v, err := h.tc.QueryWorkflow(ctx, pipeline.WorkflowID(id), "", pipeline.QueryStatus)
-		if err != nil {
-			return invariant.Workflow{}
-		}
-		var status pipeline.Status
-		if err := v.Get(&status); err != nil {
-			return invariant.Workflow{}
-		}
-		wf.Phase = status.Phase
-	}
-	return wf
-}
-
-// closeFailure is the failure of a failed run, with its cause.
-func (h *harness) closeFailure(ctx context.Context, id int) string {
-	it := h.tc.GetWorkflowHistory(ctx, pipeline.WorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return ""
-		}
-		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
-			msg := a.GetFailure().GetMessage()
-			if c := a.GetFailure().GetCause(); c != nil {
-				msg += ": " + c.GetMessage()
-			}
-			return msg
-		}
-	}
-	return ""
+	return invariant.DescribeWorkflow(ctx, h.tc, id, 5*time.Second)
 }
 
 func (h *harness) progress(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(15 * time.Second):
+	every(ctx, fixed(15*time.Second), h.logProgress)
+}
+
+// logProgress prints one progress line.
+func (h *harness) logProgress() {
+	h.mu.Lock()
+	started, fin := 0, 0
+	for _, s := range h.svcs {
+		if s.inv.Started {
+			started++
 		}
-		h.mu.Lock()
-		started, fin := 0, 0
-		for _, s := range h.svcs {
-			if s.inv.Started {
-				started++
-			}
-			if s.state == done {
-				fin++
-			}
+		if s.state == done {
+			fin++
 		}
-		k, r, d := h.kills, h.restarts, h.dnsDown
-		h.mu.Unlock()
-		h.logf("started %d/%d, ended %d, worker kills %d, dev-server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
 	}
+	k, r, d := h.kills, h.restarts, h.dnsDown
+	h.mu.Unlock()
+	h.logf("started %d/%d, ended %d, worker kills %d, dev-server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
 }
 
 // verdict reads the database, Temporal and the simulator and checks.

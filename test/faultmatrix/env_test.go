@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +23,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
@@ -45,18 +41,15 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "6")
 	}
-	code := m.Run()
-	testenv.StopDevServer()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	testenv.Main(m, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
 }
 
 // Service ids are unique across the package: every test shares one dev server.
-var nextID atomic.Int64
-
-func init() { nextID.Store(time.Now().Unix()%100000*10 + 1000) }
+var nextID = stack.IDs
 
 var (
 	binOnce sync.Once
@@ -71,14 +64,7 @@ func binary(t *testing.T, pkg string) string {
 		if binDir, binErr = os.MkdirTemp("", "faultmatrix-bin-"); binErr != nil {
 			return
 		}
-		for _, p := range []string{"starter", "worker"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, p), "./"+p)
-			cmd.Dir = testenv.RepoRoot()
-			if b, err := cmd.CombinedOutput(); err != nil {
-				binErr = fmt.Errorf("go build ./%s: %v\n%s", p, err, b)
-				return
-			}
-		}
+		binErr = testenv.Build(context.Background(), "", binDir, "./starter", "./worker")
 	})
 	require.NoError(t, binErr)
 	return filepath.Join(binDir, pkg)
@@ -117,90 +103,102 @@ type env struct {
 	tc         client.Client
 	bystander  invariant.Instance
 	extra      []invariant.Instance // bystanders a case adds
+	se         *stack.Env
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	dev := testenv.DevServer(t)
-	store, dbcfg := testenv.NewDatabase(t)
-	e := &env{t: t, store: store, out: &syncBuffer{}, tc: dev.Client()}
+	se := stack.NewEnv(t, stack.EnvOptions{NoPDNS: o.dns == dnsHang})
+	e := &env{t: t, store: se.Store, out: se.Out, tc: se.Dev.Client(), pdns: se.PDNS, se: se}
 	dir := t.TempDir()
 
-	workerDB := dbcfg
+	starterDB := se.DB
 	if o.dbUser != "" {
-		user, pass, _ := strings.Cut(o.dbUser, ":")
-		dbName := dsnDB(t, dbcfg.DSN)
-		require.NoError(t, store.DB().Exec(fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, pass)).Error)
-		t.Cleanup(func() { store.DB().Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
-		require.NoError(t, store.DB().Exec(fmt.Sprintf("GRANT ALL ON `%s`.* TO '%s'@'%%'", dbName, user)).Error)
-		c, err := gomysql.ParseDSN(dbcfg.DSN)
-		require.NoError(t, err)
-		c.User, c.Passwd = user, pass
-		workerDB.DSN = c.FormatDSN()
-		dbcfg = workerDB
+		starterDB = e.dbAccount(o.dbUser)
 	}
+	workerDB := starterDB
 	if o.dbGate {
-		c, err := gomysql.ParseDSN(dbcfg.DSN)
-		require.NoError(t, err)
-		e.gate, err = chaos.NewGate(c.Addr)
-		require.NoError(t, err)
-		t.Cleanup(e.gate.Close)
-		c.Addr = e.gate.Addr()
-		workerDB.DSN = c.FormatDSN()
+		workerDB = e.gated(starterDB)
 	}
-
-	var dnsCfg []dns.ProviderConfig
-	switch o.dns {
-	case dnsNormal, dnsDown:
-		e.pdns = pdnstest.Start(t)
-		dnsCfg = append(dnsCfg, e.pdns.Config("powerdns"))
-	case dnsBadKey:
-		e.pdns = pdnstest.Start(t)
-		c := e.pdns.Config("powerdns")
-		c.APIKey = "fm-wrong-key-0123456789"
-		dnsCfg = append(dnsCfg, c)
-	case dnsHang:
-		addr := hangingServer(t)
-		dnsCfg = append(dnsCfg, dns.ProviderConfig{Kind: "powerdns", Name: "powerdns", URL: "http://" + addr,
-			APIKey: "fm-hang-key-0123456789", Timeout: time.Second, Budget: 3 * time.Second})
-	}
-	if o.wrongKeyEnv != "" {
-		dnsCfg = append(dnsCfg, wrongKeyProvider(e.pdns.URL, o.wrongKeyEnv))
-	}
-
 	fx := stack.Cluster()
 	if o.fixture != nil {
 		o.fixture(&fx)
 	}
-	st, err := stack.Start(stack.Options{
-		Dir: dir, DB: workerDB, TemporalHost: dev.FrontendHostPort(),
-		TaskQueue: fmt.Sprintf("fm-%d", nextID.Add(1)), Fixture: fx,
-		DNS: dnsCfg, Client: dev.Client(), WorkerOut: e.out, NoWorker: o.binWorker,
-	})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
-	e.st = st
+	e.st = se.Start(stack.Options{Dir: dir, DB: workerDB, TaskQueue: fmt.Sprintf("fm-%d", nextID.Add(1)),
+		Fixture: fx, DNS: e.dnsProviders(o), NoWorker: o.binWorker})
 
 	// The starter reaches the database directly: the gate is the worker's.
-	loaded, err := config.Load(st.ConfigPath)
+	loaded, err := config.Load(e.st.ConfigPath)
 	require.NoError(t, err)
-	loaded.Database = dbcfg
+	loaded.Database = starterDB
 	e.starterCfg = filepath.Join(dir, "starter.yaml")
 	require.NoError(t, stack.WriteConfig(e.starterCfg, loaded))
 
 	if o.binWorker {
-		e.worker = &workerProc{path: binary(t, "worker"), cfg: st.ConfigPath, out: e.out}
+		e.worker = &workerProc{&testenv.Proc{Name: "worker", Path: binary(t, "worker"),
+			Args: []string{"--config", e.st.ConfigPath, "--http-addr", ""}, Out: e.out}}
 		require.NoError(t, e.worker.start())
 		t.Cleanup(e.worker.kill)
 	}
-
-	// A bystander on the same node: nothing may ever stop or delete it.
-	by := invariant.Instance{Role: invariant.Bystander, Node: "pve1", VMID: 9001, Name: "bystander.example.net"}
-	require.NoError(t, stack.AddVMWithBackups(st.Sim, by.Node, by.VMID, by.Name, 200*time.Millisecond))
-	by.Created = time.Now()
-	by.Backups = st.Sim.Backups(by.VMID)
-	e.bystander = by
+	e.addBystander()
 	return e
+}
+
+// dbAccount creates the MariaDB account "user:password" with every right on
+// the test database, and returns the database's config with it.
+func (e *env) dbAccount(account string) dbmodel.Config {
+	t := e.t
+	user, pass, _ := strings.Cut(account, ":")
+	cfg := e.se.DB
+	require.NoError(t, e.store.DB().Exec(fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, pass)).Error)
+	t.Cleanup(func() { e.store.DB().Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
+	require.NoError(t, e.store.DB().Exec(fmt.Sprintf("GRANT ALL ON `%s`.* TO '%s'@'%%'", dsnDB(t, cfg.DSN), user)).Error)
+	c, err := gomysql.ParseDSN(cfg.DSN)
+	require.NoError(t, err)
+	c.User, c.Passwd = user, pass
+	cfg.DSN = c.FormatDSN()
+	return cfg
+}
+
+// gated puts a gate the test can close between cfg's client and MariaDB.
+func (e *env) gated(cfg dbmodel.Config) dbmodel.Config {
+	c, err := gomysql.ParseDSN(cfg.DSN)
+	require.NoError(e.t, err)
+	e.gate, err = chaos.NewGate(c.Addr)
+	require.NoError(e.t, err)
+	e.t.Cleanup(e.gate.Close)
+	c.Addr = e.gate.Addr()
+	cfg.DSN = c.FormatDSN()
+	return cfg
+}
+
+// dnsProviders is the worker's DNS configuration for the mode.
+func (e *env) dnsProviders(o envOpts) []dns.ProviderConfig {
+	var out []dns.ProviderConfig
+	switch o.dns {
+	case dnsNormal, dnsDown:
+		out = append(out, e.pdns.Config("powerdns"))
+	case dnsBadKey:
+		c := e.pdns.Config("powerdns")
+		c.APIKey = "fm-wrong-key-0123456789"
+		out = append(out, c)
+	case dnsHang:
+		out = append(out, dns.ProviderConfig{Kind: "powerdns", Name: "powerdns", URL: "http://" + hangingServer(e.t),
+			APIKey: "fm-hang-key-0123456789", Timeout: time.Second, Budget: 3 * time.Second})
+	}
+	if o.wrongKeyEnv != "" {
+		out = append(out, wrongKeyProvider(e.pdns.URL, o.wrongKeyEnv))
+	}
+	return out
+}
+
+// addBystander adds a VM on the same node: nothing may ever stop or delete it.
+func (e *env) addBystander() {
+	by := invariant.Instance{Role: invariant.Bystander, Node: "pve1", VMID: 9001, Name: "bystander.example.net"}
+	require.NoError(e.t, stack.AddVMWithBackups(e.st.Sim, by.Node, by.VMID, by.Name, 200*time.Millisecond))
+	by.Created = time.Now()
+	by.Backups = e.st.Sim.Backups(by.VMID)
+	e.bystander = by
 }
 
 // dsnDB is the database name of a DSN.
@@ -239,57 +237,13 @@ func hangingServer(t *testing.T) string {
 }
 
 // syncBuffer collects the worker's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.Buffer
 
 // workerProc is the worker binary.
-type workerProc struct {
-	path, cfg string
-	out       *syncBuffer
-	mu        sync.Mutex
-	cmd       *exec.Cmd
-	done      chan struct{}
-}
+type workerProc struct{ *testenv.Proc }
 
-func (w *workerProc) start() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	cmd := exec.Command(w.path, "--config", w.cfg, "--http-addr", "")
-	cmd.Stdout, cmd.Stderr = w.out, w.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	w.cmd, w.done = cmd, done
-	return nil
-}
-
-func (w *workerProc) kill() {
-	w.mu.Lock()
-	cmd, done := w.cmd, w.done
-	w.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
+func (w *workerProc) start() error { return w.Start() }
+func (w *workerProc) kill()        { w.Kill() }
 
 // vm is a seeded service with a running VM, backups and DNS records.
 type vm struct {
@@ -298,51 +252,12 @@ type vm struct {
 }
 
 func (e *env) seed(spec func(*pvesim.VMSpec)) vm {
-	t := e.t
-	t.Helper()
-	id := int(nextID.Add(1))
-	v := vm{id: id, userID: id + 500000, vmid: 1000 + id%8000, fqdn: fmt.Sprintf("%d-vm.example.com", id),
-		ip4: fmt.Sprintf("192.0.2.%d", 10+id%200), ip6: fmt.Sprintf("2001:db8::%x", id%60000+1)}
-	s := pvesim.VMSpec{Node: "pve1", VMID: v.vmid, Name: v.fqdn, Status: "running", ShutdownDelay: 300 * time.Millisecond,
-		Disks: []string{fmt.Sprintf("local-lvm:vm-%d-disk-0", v.vmid)}}
-	if spec != nil {
-		spec(&s)
-	}
-	require.NoError(t, e.st.Sim.AddVM(s))
-	now := time.Now().UTC().Truncate(time.Second)
-	_, err := e.st.Sim.AddBackup(pvesim.FixtureBackup{Storage: "local", Node: "pve1", VMID: v.vmid, CTime: pvesim.Timestamp(now.Add(-48 * time.Hour))})
-	require.NoError(t, err)
-	_, err = e.st.Sim.AddBackup(pvesim.FixtureBackup{Storage: "pbs", VMID: v.vmid, CTime: pvesim.Timestamp(now.Add(-24 * time.Hour))})
-	require.NoError(t, err)
-	require.NoError(t, stack.Seed(context.Background(), e.store, stack.Service{
-		ID: v.id, UserID: v.userID, Domain: v.fqdn, DedicatedIP: v.ip4, AssignedIPs: v.ip6 + "\n",
-		VMID: v.vmid, Node: "pve1", VMName: v.fqdn,
-	}))
-	if e.pdns != nil {
-		e.zone("example.com",
-			powerdns.RRset{Name: v.fqdn + ".", Type: "A", TTL: 300, Records: []powerdns.Record{{Content: v.ip4}}},
-			powerdns.RRset{Name: v.fqdn + ".", Type: "AAAA", TTL: 300, Records: []powerdns.Record{{Content: v.ip6}}},
-			powerdns.RRset{Name: "keep.example.com.", Type: "A", TTL: 300, Records: []powerdns.Record{{Content: "198.51.100.1"}}})
-		e.zone("2.0.192.in-addr.arpa",
-			powerdns.RRset{Name: dns.ReverseName(netip.MustParseAddr(v.ip4)), Type: "PTR", TTL: 300, Records: []powerdns.Record{{Content: v.fqdn + "."}}})
-	}
-	return v
-}
-
-// zone creates a zone or adds rrsets to it.
-func (e *env) zone(name string, rrsets ...powerdns.RRset) {
 	e.t.Helper()
-	if err := e.pdns.CreateZone(name, rrsets...); err == nil {
-		return
+	v := e.se.SeedVM(300*time.Millisecond, spec)
+	if e.pdns != nil {
+		e.se.SeedRecords(v, false)
 	}
-	for _, rr := range rrsets {
-		for _, r := range rr.Records {
-			err := e.pdns.AddRecord(name, rr.Name, rr.Type, r.Content, rr.TTL)
-			if err != nil && !strings.Contains(err.Error(), "Duplicate record") {
-				require.NoError(e.t, err)
-			}
-		}
-	}
+	return vm{id: v.ID, userID: v.UserID, vmid: v.VMID, fqdn: v.FQDN, ip4: v.IP4, ip6: v.IP6}
 }
 
 // starter runs the starter binary with the starter's config.
@@ -415,22 +330,7 @@ func (e *env) waitActivity(ctx context.Context, id int, typ string, attempt int)
 
 // workflow describes the service's run for the invariant checker.
 func (e *env) workflow(id int) invariant.Workflow {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	d, err := e.tc.DescribeWorkflow(ctx, pipeline.WorkflowID(id), "")
-	if err != nil {
-		return invariant.Workflow{}
-	}
-	st := d.RawResponse.WorkflowExecutionInfo.Status
-	wf := invariant.Workflow{Known: true, Status: strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(st)], "WORKFLOW_EXECUTION_STATUS_")}
-	if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		s, err := e.status(ctx, id)
-		if err != nil {
-			return invariant.Workflow{}
-		}
-		wf.Phase = s.Phase
-	}
-	return wf
+	return invariant.DescribeWorkflow(context.Background(), e.tc, id, 10*time.Second)
 }
 
 // verdict runs the chaos run's invariant checker on this one service.
@@ -462,13 +362,6 @@ func (e *env) actionErrors(v vm) string {
 
 // records lists a zone's records as "name type content" lines.
 func (e *env) records(zone string) string {
-	rr, err := e.pdns.Records(zone)
-	require.NoError(e.t, err)
-	var b strings.Builder
-	for _, r := range rr {
-		for _, rec := range r.Records {
-			fmt.Fprintf(&b, "%s %s %s\n", r.Name, r.Type, rec.Content)
-		}
-	}
-	return b.String()
+	e.t.Helper()
+	return e.se.Records(zone)
 }

@@ -14,12 +14,9 @@
 package cftest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -29,6 +26,7 @@ import (
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 )
 
 // Record is a DNS record held by the double.
@@ -51,7 +49,7 @@ type Server struct {
 	// URL is the API base, like https://api.cloudflare.com/client/v4.
 	URL string
 
-	srv    *httptest.Server
+	dnstest.Double
 	mu     sync.Mutex
 	zones  map[string]*zone // by id
 	tokens map[string]bool
@@ -60,42 +58,23 @@ type Server struct {
 // NewServer starts a double. Close it when done.
 func NewServer() *Server {
 	s := &Server{zones: map[string]*zone{}, tokens: map[string]bool{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL + "/client/v4"
+	s.URL = s.Serve(s.serve) + "/client/v4"
 	return s
 }
 
 // Start starts a double for t and closes it in t.Cleanup.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	s := NewServer()
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Close stops the double.
-func (s *Server) Close() { s.srv.Close() }
+func Start(t testing.TB) *Server { return dnstest.Start(t, NewServer) }
 
 // AddToken creates an API token (40 characters) valid for every zone.
 func (s *Server) AddToken() string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	b := make([]byte, 40)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	tok := string(b)
+	tok := dnstest.RandomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[tok] = true
 	return tok
 }
 
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func newID() string { return dnstest.RandomHex(16) }
 
 // CreateZone adds a zone and returns its id. Several zones may share a name
 // (as pending/moved zones of different accounts can).

@@ -22,13 +22,13 @@
 package hestiatest
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 )
 
 // Exit codes, as in hestiacp func/main.sh and web/inc/helpers.php.
@@ -90,8 +91,8 @@ type accessKey struct {
 type Server struct {
 	URL string
 
-	srv *httptest.Server
-	mu  sync.Mutex
+	dnstest.Double
+	mu sync.Mutex
 
 	users     map[string]*user
 	keys      map[string]*accessKey
@@ -113,21 +114,12 @@ func NewServer() *Server {
 		legacyAPI: true,
 	}
 	s.users["admin"] = &user{name: "admin", domains: map[string]*domain{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
+	s.URL = s.Serve(s.serve)
 	return s
 }
 
 // Start starts a double for t and closes it in t.Cleanup.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	s := NewServer()
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Close stops the double.
-func (s *Server) Close() { s.srv.Close() }
+func Start(t testing.TB) *Server { return dnstest.Start(t, NewServer) }
 
 // AddUser creates a Hestia user.
 func (s *Server) AddUser(name string) {
@@ -620,6 +612,29 @@ func formatDomain(d string) string {
 	return strings.TrimSpace(d)
 }
 
+// formatArg is a v-list command's FORMAT argument a[i], "shell" when absent.
+func formatArg(a []string, i int) string {
+	if len(a) > i {
+		return a[i]
+	}
+	return "shell"
+}
+
+// jsonObject writes n entries (entry(i) writes the i-th) as the members of
+// one JSON object, laid out as Hestia's v-list commands print them.
+func jsonObject(b *strings.Builder, n int, entry func(i int)) {
+	b.WriteString("{\n")
+	for i := 0; i < n; i++ {
+		entry(i)
+		if i < n-1 {
+			b.WriteString(",\n")
+		} else {
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("}")
+}
+
 func (s *Server) listDomains(a []string) (int, string) {
 	if len(a) < 1 {
 		return eArgs, "Usage: v-list-dns-domains USER [FORMAT]"
@@ -628,20 +643,12 @@ func (s *Server) listDomains(a []string) (int, string) {
 	if code > 0 {
 		return code, msg
 	}
-	format := "shell"
-	if len(a) > 1 {
-		format = a[1]
-	}
-	names := make([]string, 0, len(u.domains))
-	for n := range u.domains {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(u.domains))
 	var b strings.Builder
-	switch format {
+	switch formatArg(a, 1) {
 	case "json":
-		b.WriteString("{\n")
-		for i, n := range names {
+		jsonObject(&b, len(names), func(i int) {
+			n := names[i]
 			d := u.domains[n]
 			fmt.Fprintf(&b, `    "%s": {
         "IP": "%s",
@@ -656,13 +663,7 @@ func (s *Server) listDomains(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, n, d.ip, n, strings.ReplaceAll(d.date, "-", ""), len(d.records), d.suspended, d.time, d.date)
-			if i < len(names)-1 {
-				b.WriteString(",\n")
-			} else {
-				b.WriteString("\n")
-			}
-		}
-		b.WriteString("}")
+		})
 	case "plain":
 		for _, n := range names {
 			d := u.domains[n]
@@ -702,20 +703,12 @@ func (s *Server) listRecords(a []string) (int, string) {
 	if code > 0 {
 		return code, msg
 	}
-	format := "shell"
-	if len(a) > 2 {
-		format = a[2]
-	}
-	ids := make([]int, 0, len(d.records))
-	for id := range d.records {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
+	ids := slices.Sorted(maps.Keys(d.records))
 	var b strings.Builder
-	switch format {
+	switch formatArg(a, 2) {
 	case "json":
-		b.WriteString("{\n")
-		for i, id := range ids {
+		jsonObject(&b, len(ids), func(i int) {
+			id := ids[i]
 			r := d.records[id]
 			value := strings.ReplaceAll(r.Value, `"`, `\"`)
 			fmt.Fprintf(&b, `    "%d": {
@@ -728,13 +721,7 @@ func (s *Server) listRecords(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, id, r.Record, r.Type, r.Priority, value, id, r.Suspended, r.Time, r.Date)
-			if i < len(ids)-1 {
-				b.WriteString(",\n")
-			} else {
-				b.WriteString("\n")
-			}
-		}
-		b.WriteString("}")
+		})
 	case "plain":
 		for _, id := range ids {
 			r := d.records[id]
@@ -791,11 +778,5 @@ func (s *Server) deleteRecord(a []string) (int, string) {
 }
 
 func randomAlnum(n int) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
+	return dnstest.RandomString(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 }

@@ -10,12 +10,9 @@ package pdnsfake
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -25,6 +22,7 @@ import (
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 )
@@ -35,7 +33,7 @@ type Server struct {
 	APIKey   string
 	ServerID string // "localhost"
 
-	srv   *httptest.Server
+	dnstest.Double
 	api   *powerdns.Provider
 	mu    sync.Mutex
 	zones map[string]*zone // by canonical absolute name
@@ -53,11 +51,8 @@ type zone struct {
 // NewServer starts a fake on a loopback port with a random API key. Close
 // (or Stop) it when done.
 func NewServer() *Server {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	s := &Server{APIKey: hex.EncodeToString(b), ServerID: "localhost", zones: map[string]*zone{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
+	s := &Server{APIKey: dnstest.RandomHex(16), ServerID: "localhost", zones: map[string]*zone{}}
+	s.URL = s.Serve(s.serve)
 	api, err := powerdns.New(s.Config("pdnsfake"), nil)
 	if err != nil {
 		panic(err) // the config built above is always valid
@@ -67,18 +62,10 @@ func NewServer() *Server {
 }
 
 // Start starts a fake for t and closes it in t.Cleanup.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	s := NewServer()
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
+func Start(t testing.TB) *Server { return dnstest.Start(t, NewServer) }
 
 // Stop is Close, for symmetry with pdnstest.Server.
-func (s *Server) Stop() error { s.srv.Close(); return nil }
+func (s *Server) Stop() error { s.Close(); return nil }
 
 // Config returns a provider config for this fake, labelled name.
 func (s *Server) Config(name string) core.ProviderConfig {
@@ -101,20 +88,7 @@ func (s *Server) CreateZone(name string, rrsets ...powerdns.RRset) error {
 func (s *Server) AddRecord(zoneName, name, rtype, content string, ttl int) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	zi, err := s.find(ctx, zoneName)
-	if err != nil {
-		return err
-	}
-	abs := core.Absolute(name)
-	rtype = strings.ToUpper(rtype)
-	rs := powerdns.RRset{Name: abs, Type: rtype, TTL: ttl, ChangeType: "REPLACE"}
-	for _, have := range zi.RRsets {
-		if core.Canon(have.Name) == core.Canon(abs) && strings.EqualFold(have.Type, rtype) {
-			rs.Records = append(rs.Records, have.Records...)
-		}
-	}
-	rs.Records = append(rs.Records, powerdns.Record{Content: content})
-	return s.api.Patch(ctx, zi.ID, []powerdns.RRset{rs})
+	return pdnstest.AddRecordVia(ctx, s.api, ZoneID(core.Absolute(zoneName)), name, rtype, content, ttl)
 }
 
 // Records returns the zone's rrsets through the API.

@@ -13,11 +13,8 @@
 package pdnstest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -35,7 +32,9 @@ import (
 	_ "github.com/glebarez/go-sqlite" // creates the gsqlite3 database from the Debian schema (the same pure-Go SQLite as dbmodel: one driver registration)
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // Paths of the Debian packages pdns-server and pdns-backend-sqlite3.
@@ -80,7 +79,7 @@ type Server struct {
 	sockDir string
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	logs    *lockedBuffer
+	logs    *testenv.Buffer
 	api     *powerdns.Provider
 	stop    sync.Once
 	stopErr error
@@ -105,9 +104,18 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// Options tune a server StartServerWith starts.
+type Options struct {
+	Args  []string // more pdns_server arguments, e.g. --gsqlite3-pragma-synchronous=0
+	Group bool     // its own process group: a terminal's Ctrl-C does not reach it
+}
+
 // StartServer starts pdns_server with its database in dir and waits until
 // the API answers. The caller must call Stop.
-func StartServer(dir string) (*Server, error) {
+func StartServer(dir string) (*Server, error) { return StartServerWith(dir, Options{}) }
+
+// StartServerWith is StartServer with options.
+func StartServerWith(dir string, o Options) (*Server, error) {
 	if m := missing(); m != "" {
 		return nil, fmt.Errorf("%s not found; install with `%s`", m, InstallHint)
 	}
@@ -121,7 +129,7 @@ func StartServer(dir string) (*Server, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a freed port can be taken before pdns binds it
-		s, err := launch(dir, dbPath)
+		s, err := launch(dir, dbPath, o)
 		if err == nil {
 			return s, nil
 		}
@@ -147,7 +155,7 @@ func createDB(path string) error {
 	return nil
 }
 
-func launch(dir, dbPath string) (*Server, error) {
+func launch(dir, dbPath string, o Options) (*Server, error) {
 	webPort, err := freePort(false)
 	if err != nil {
 		return nil, err
@@ -161,7 +169,7 @@ func launch(dir, dbPath string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := randomHex(16)
+	key := dnstest.RandomHex(16)
 	s := &Server{
 		URL:      "http://127.0.0.1:" + strconv.Itoa(webPort),
 		APIKey:   key,
@@ -170,7 +178,7 @@ func launch(dir, dbPath string) (*Server, error) {
 		Dir:      dir,
 		sockDir:  sockDir,
 		exited:   make(chan struct{}),
-		logs:     &lockedBuffer{},
+		logs:     &testenv.Buffer{Limit: 1 << 20}, // the start-up output stays readable, not unbounded
 	}
 	args := []string{
 		"--config-dir=" + dir,
@@ -195,11 +203,12 @@ func launch(dir, dbPath string) (*Server, error) {
 		"--query-cache-ttl=0",
 		"--negquery-cache-ttl=0",
 	}
+	args = append(args, o.Args...)
 	s.cmd = exec.Command(binaryPath, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
-	setProcAttr(s.cmd)
+	setProcAttr(s.cmd, o.Group)
 	if err := s.cmd.Start(); err != nil {
 		_ = os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("starting %s: %w", binaryPath, err)
@@ -246,6 +255,9 @@ func (s *Server) waitReady(limit time.Duration) error {
 func (s *Server) Config(name string) core.ProviderConfig {
 	return core.ProviderConfig{Kind: core.KindPowerDNS, Name: name, URL: s.URL, APIKey: s.APIKey, ServerID: s.ServerID}
 }
+
+// Pid is pdns_server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Log returns what the server has printed so far.
 func (s *Server) Log() string { return s.logs.String() }
@@ -377,28 +389,42 @@ func freePort(udp bool) (int, error) {
 	return 0, errors.New("no free loopback port")
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+// Zones is what the real server (Server) and the in-process fake
+// (pdnsfake) offer tests for seeding and reading zones.
+type Zones interface {
+	CreateZone(name string, rrsets ...powerdns.RRset) error
+	AddRecord(zone, name, rtype, content string, ttl int) error
+	Records(zone string) ([]powerdns.RRset, error)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 { // keep the last start-up output readable, not unbounded
-		return len(p), nil
+// EnsureZone creates the zone with rrsets or, when it exists, adds their
+// records to it; a record that is already there is no error.
+func EnsureZone(z Zones, name string, rrsets ...powerdns.RRset) error {
+	if err := z.CreateZone(name, rrsets...); err == nil {
+		return nil
 	}
-	return l.b.Write(p)
+	for _, rr := range rrsets {
+		for _, r := range rr.Records {
+			err := z.AddRecord(name, rr.Name, rr.Type, r.Content, rr.TTL)
+			if err != nil && !strings.Contains(err.Error(), "Duplicate record") {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// RecordLines lists a zone's records as "name type content" lines.
+func RecordLines(z Zones, zone string) (string, error) {
+	rr, err := z.Records(zone)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, r := range rr {
+		for _, rec := range r.Records {
+			fmt.Fprintf(&b, "%s %s %s\n", r.Name, r.Type, rec.Content)
+		}
+	}
+	return b.String(), nil
 }

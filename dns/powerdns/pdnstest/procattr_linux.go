@@ -7,6 +7,6 @@ import (
 
 // setProcAttr makes the kernel kill pdns_server if the test process dies
 // without calling Stop.
-func setProcAttr(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+func setProcAttr(cmd *exec.Cmd, group bool) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: group}
 }

@@ -4,4 +4,4 @@ package pdnstest
 
 import "os/exec"
 
-func setProcAttr(*exec.Cmd) {}
+func setProcAttr(*exec.Cmd, bool) {}

@@ -1,7 +1,4 @@
-// Package faultproxy puts a loopback reverse proxy in front of a test
-// backend (real pdns_server or a double) so tests can make any provider
-// answer with an error status, a malformed body, or not at all.
-package faultproxy
+package dnstest
 
 import (
 	"bytes"
@@ -14,33 +11,35 @@ import (
 	"sync/atomic"
 )
 
-// Mode selects what the proxy does with each request.
-type Mode int
+// faultMode selects what the proxy does with each request.
+type faultMode int
 
 const (
-	// Pass forwards requests to the backend.
-	Pass Mode = iota
-	// Status answers every request with the configured status and body.
-	Status
-	// Hang never answers: it holds the request until the client gives up or
+	// modePass forwards requests to the backend.
+	modePass faultMode = iota
+	// modeStatus answers every request with the configured status and body.
+	modeStatus
+	// modeHang never answers: it holds the request until the client gives up or
 	// the proxy closes.
-	Hang
-	// Match answers requests the rule matches with the configured status
+	modeHang
+	// modeMatch answers requests the rule matches with the configured status
 	// and body, and forwards the others.
-	Match
+	modeMatch
 )
 
 // Rule decides whether a request gets the error answer; body is the
 // request body (already restored for forwarding).
 type Rule func(r *http.Request, body []byte) bool
 
-// Proxy is a running fault-injecting proxy.
-type Proxy struct {
+// FaultProxy is a loopback reverse proxy in front of a test backend (real
+// pdns_server or a double) so tests can make any provider answer with an
+// error status, a malformed body, or not at all.
+type FaultProxy struct {
 	URL string
 
 	srv    *httptest.Server
 	mu     sync.Mutex
-	mode   Mode
+	mode   faultMode
 	status int
 	ctype  string
 	body   string
@@ -50,36 +49,36 @@ type Proxy struct {
 	hits   atomic.Int64
 }
 
-// New starts a proxy forwarding to target (a base URL).
-func New(target string) *Proxy {
+// NewFaultProxy starts a proxy forwarding to target (a base URL).
+func NewFaultProxy(target string) *FaultProxy {
 	u, err := url.Parse(target)
 	if err != nil {
-		panic("faultproxy: bad target URL: " + err.Error())
+		panic("dnstest: bad target URL: " + err.Error())
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p := &Proxy{closed: make(chan struct{})}
+	p := &FaultProxy{closed: make(chan struct{})}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.hits.Add(1)
 		p.mu.Lock()
 		mode, status, ctype, body, rule := p.mode, p.status, p.ctype, p.body, p.rule
 		p.mu.Unlock()
-		if mode == Match {
+		if mode == modeMatch {
 			reqBody, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(reqBody))
 			if rule(r, reqBody) {
-				mode = Status
+				mode = modeStatus
 			} else {
-				mode = Pass
+				mode = modePass
 			}
 		}
 		switch mode {
-		case Status:
+		case modeStatus:
 			if ctype != "" {
 				w.Header().Set("Content-Type", ctype)
 			}
 			w.WriteHeader(status)
 			_, _ = w.Write([]byte(body))
-		case Hang:
+		case modeHang:
 			select {
 			case <-r.Context().Done():
 			case <-p.closed:
@@ -93,35 +92,35 @@ func New(target string) *Proxy {
 }
 
 // SetPass forwards requests again.
-func (p *Proxy) SetPass() { p.set(Pass, 0, "", "") }
+func (p *FaultProxy) SetPass() { p.set(modePass, 0, "", "") }
 
 // SetStatus answers every request with status, content type and body.
-func (p *Proxy) SetStatus(status int, contentType, body string) {
-	p.set(Status, status, contentType, body)
+func (p *FaultProxy) SetStatus(status int, contentType, body string) {
+	p.set(modeStatus, status, contentType, body)
 }
 
 // SetMatch answers requests matching rule with status, content type and
 // body, and forwards the rest.
-func (p *Proxy) SetMatch(rule Rule, status int, contentType, body string) {
+func (p *FaultProxy) SetMatch(rule Rule, status int, contentType, body string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.mode, p.status, p.ctype, p.body, p.rule = Match, status, contentType, body, rule
+	p.mode, p.status, p.ctype, p.body, p.rule = modeMatch, status, contentType, body, rule
 }
 
 // SetHang makes every request hang.
-func (p *Proxy) SetHang() { p.set(Hang, 0, "", "") }
+func (p *FaultProxy) SetHang() { p.set(modeHang, 0, "", "") }
 
-func (p *Proxy) set(m Mode, status int, ctype, body string) {
+func (p *FaultProxy) set(m faultMode, status int, ctype, body string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mode, p.status, p.ctype, p.body = m, status, ctype, body
 }
 
 // Hits is the number of requests received so far.
-func (p *Proxy) Hits() int64 { return p.hits.Load() }
+func (p *FaultProxy) Hits() int64 { return p.hits.Load() }
 
 // Close releases hanging requests and stops the proxy.
-func (p *Proxy) Close() {
+func (p *FaultProxy) Close() {
 	p.once.Do(func() { close(p.closed) })
 	p.srv.Close()
 }

@@ -1,12 +1,13 @@
-// Package providertest is the provider test table that every DNS provider
-// backend runs: the real pdns_server, pdnsfake, hestiatest and cftest. The
-// same cases against the real PowerDNS and its fake keep the fake honest.
-package providertest
+// Package dnstest is what the DNS provider tests and doubles share: the
+// provider test table every backend runs (the real pdns_server, pdnsfake,
+// hestiatest and cftest; the same cases against the real PowerDNS and its
+// fake keep the fake honest), a fault-injecting proxy, and the doubles'
+// HTTP server life cycle and random credentials.
+package dnstest
 
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
-	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/faultproxy"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // Rec is a record in comparison form: Canon name, upper-case type, content
@@ -99,6 +100,46 @@ func (f fixture) populate(t testing.TB, b Backend) {
 	b.AddRecord(t, f.rev6, f.rn6, "PTR", f.fqdn+".")
 }
 
+// clean runs dns.Cleanup for f's target with a provider built from cfg.
+func (f fixture) clean(t testing.TB, cfg core.ProviderConfig) []dns.Result {
+	t.Helper()
+	return dns.Cleanup(context.Background(), []dns.Provider{build(t, cfg, nil)}, f.target())
+}
+
+// fwdLine, rev4Line and rev6Line are the outcome lines for f's name and
+// addresses; tail ("" or " : reason") follows the subject.
+func (f fixture) fwdLine(status, tail string) string {
+	return fmt.Sprintf("fwd-del %s [%s] %s ← %s%s", status, label, f.fwd, f.fqdn, tail)
+}
+
+func (f fixture) rev4Line(status, tail string) string {
+	return fmt.Sprintf("rev-del %s [%s] %s ← %s%s", status, label, f.rev4, f.ip4, tail)
+}
+
+func (f fixture) rev6Line(status, tail string) string {
+	return fmt.Sprintf("rev-del %s [%s] %s ← %s%s", status, label, f.rev6, f.ip6, tail)
+}
+
+// noRecords is what a cleanup that finds none of f's records says.
+func (f fixture) noRecords() []string {
+	return []string{f.fwdLine("SKIP", " : no record"), f.rev4Line("SKIP", " : no record"), f.rev6Line("SKIP", " : no record")}
+}
+
+// kept checks that f's name holds only an A record a and its IPv4 reverse
+// name only a PTR record ptr.
+func (f fixture) kept(t testing.TB, b Backend, a, ptr string) {
+	t.Helper()
+	sameRecs(t, "A kept", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", a})
+	sameRecs(t, "PTR kept", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", ptr})
+}
+
+// intact checks that f's forward records (populate's) are all still there.
+func (f fixture) intact(t testing.TB, b Backend) {
+	t.Helper()
+	sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
+		Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+}
+
 func build(t testing.TB, cfg core.ProviderConfig, obs dns.Observer) dns.Provider {
 	t.Helper()
 	p, err := dns.New(cfg, obs)
@@ -158,10 +199,11 @@ func sameRecs(t testing.TB, what string, got []Rec, want ...Rec) {
 	}
 }
 
-// Run runs the provider table against b. label is the provider label used
-// in outcome lines.
+// label is the provider label the table's outcome lines use.
+const label = "p"
+
+// Run runs the provider table against b.
 func Run(t *testing.T, b Backend) {
-	const label = "p"
 	n := 0
 	next := func() fixture { n++; return newFixture(n) }
 	ctx := context.Background()
@@ -173,10 +215,10 @@ func Run(t *testing.T, b Backend) {
 		p := build(t, b.Config(label, b.URL()), func(c dns.Call) { calls = append(calls, c) })
 		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
 		expect(t, rs,
-			fmt.Sprintf("fwd-del OK [p] %s ← %s", f.fwd, f.fqdn),
-			fmt.Sprintf("fwd-del OK [p] %s ← %s", f.fwd, f.fqdn),
-			fmt.Sprintf("rev-del OK [p] %s ← %s", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del OK [p] %s ← %s", f.rev6, f.ip6),
+			f.fwdLine("OK", ""),
+			f.fwdLine("OK", ""),
+			f.rev4Line("OK", ""),
+			f.rev6Line("OK", ""),
 		)
 		types := map[string]bool{}
 		for _, r := range rs {
@@ -202,12 +244,7 @@ func Run(t *testing.T, b Backend) {
 		}
 
 		// Running again finds nothing left: every subject is "no record".
-		again := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		expect(t, again,
-			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : no record", f.fwd, f.fqdn),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
-		)
+		expect(t, dns.Cleanup(ctx, []dns.Provider{p}, f.target()), f.noRecords()...)
 	})
 
 	t.Run("plan changes nothing", func(t *testing.T) {
@@ -217,10 +254,10 @@ func Run(t *testing.T, b Backend) {
 		p := build(t, b.Config(label, b.URL()), nil)
 		rs := dns.Plan(ctx, []dns.Provider{p}, f.target())
 		expect(t, rs,
-			fmt.Sprintf("fwd-del PLAN [p] %s ← %s", f.fwd, f.fqdn),
-			fmt.Sprintf("fwd-del PLAN [p] %s ← %s", f.fwd, f.fqdn),
-			fmt.Sprintf("rev-del PLAN [p] %s ← %s", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del PLAN [p] %s ← %s", f.rev6, f.ip6),
+			f.fwdLine("PLAN", ""),
+			f.fwdLine("PLAN", ""),
+			f.rev4Line("PLAN", ""),
+			f.rev6Line("PLAN", ""),
 		)
 		sameRecs(t, "forward zone unchanged", b.Records(t, f.fwd), before...)
 		sameRecs(t, "ptr4 unchanged", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", f.fqdn})
@@ -229,13 +266,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("already absent", func(t *testing.T) {
 		f := next()
 		f.zones(t, b)
-		p := build(t, b.Config(label, b.URL()), nil)
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : no record", f.fwd, f.fqdn),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
-		)
+		expect(t, f.clean(t, b.Config(label, b.URL())), f.noRecords()...)
 	})
 
 	t.Run("records pointing elsewhere are left alone", func(t *testing.T) {
@@ -243,15 +274,12 @@ func Run(t *testing.T, b Backend) {
 		f.zones(t, b)
 		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.7")
 		b.AddRecord(t, f.rev4, f.rn4, "PTR", "other.example.net.")
-		p := build(t, b.Config(label, b.URL()), nil)
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : points elsewhere (198.51.100.7)", f.fwd, f.fqdn),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : points elsewhere (other.example.net)", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
+		expect(t, f.clean(t, b.Config(label, b.URL())),
+			f.fwdLine("SKIP", " : points elsewhere (198.51.100.7)"),
+			f.rev4Line("SKIP", " : points elsewhere (other.example.net)"),
+			f.rev6Line("SKIP", " : no record"),
 		)
-		sameRecs(t, "A kept", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", "198.51.100.7"})
-		sameRecs(t, "PTR kept", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", "other.example.net"})
+		f.kept(t, b, "198.51.100.7", "other.example.net")
 	})
 
 	t.Run("multi-record rrset keeps the other records", func(t *testing.T) {
@@ -261,96 +289,82 @@ func Run(t *testing.T, b Backend) {
 		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
 		b.AddRecord(t, f.rev4, f.rn4, "PTR", strings.ToUpper(f.fqdn)+".") // case must not matter
 		b.AddRecord(t, f.rev4, f.rn4, "PTR", "other.example.net.")
-		p := build(t, b.Config(label, b.URL()), nil)
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			fmt.Sprintf("fwd-del OK [p] %s ← %s", f.fwd, f.fqdn),
-			fmt.Sprintf("fwd-del SKIP [p] %s ← %s : points elsewhere (198.51.100.9)", f.fwd, f.fqdn),
-			fmt.Sprintf("rev-del OK [p] %s ← %s", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : points elsewhere (other.example.net)", f.rev4, f.ip4),
-			fmt.Sprintf("rev-del SKIP [p] %s ← %s : no record", f.rev6, f.ip6),
+		expect(t, f.clean(t, b.Config(label, b.URL())),
+			f.fwdLine("OK", ""),
+			f.fwdLine("SKIP", " : points elsewhere (198.51.100.9)"),
+			f.rev4Line("OK", ""),
+			f.rev4Line("SKIP", " : points elsewhere (other.example.net)"),
+			f.rev6Line("SKIP", " : no record"),
 		)
-		sameRecs(t, "A rrset", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", "198.51.100.9"})
-		sameRecs(t, "PTR rrset", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", "other.example.net"})
+		f.kept(t, b, "198.51.100.9", "other.example.net")
 	})
 
 	t.Run("authentication failure", func(t *testing.T) {
 		f := next()
 		f.populate(t, b)
-		p := build(t, b.BadAuth(b.Config(label, b.URL())), nil)
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		allFail(t, rs, 3, "401", "403", "E_PASSWORD")
-		sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
-			Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+		allFail(t, f.clean(t, b.BadAuth(b.Config(label, b.URL()))), 3, "401", "403", "E_PASSWORD")
+		f.intact(t, b)
 	})
 
-	faulty := func(t *testing.T, setup func(*faultproxy.Proxy), cfg func(*core.ProviderConfig), within time.Duration, reasons ...string) {
+	faulty := func(t *testing.T, setup func(*FaultProxy), cfg func(*core.ProviderConfig), within time.Duration, reasons ...string) {
 		t.Helper()
 		f := next()
 		f.populate(t, b)
-		px := faultproxy.New(b.URL())
+		px := NewFaultProxy(b.URL())
 		t.Cleanup(px.Close)
 		setup(px)
 		c := b.Config(label, px.URL)
 		if cfg != nil {
 			cfg(&c)
 		}
-		p := build(t, c, nil)
 		start := time.Now()
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		rs := f.clean(t, c)
 		if el := time.Since(start); el > within {
 			t.Errorf("Cleanup took %s, bound %s", el, within)
 		}
 		allFail(t, rs, 3, reasons...)
-		sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
-			Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+		f.intact(t, b)
 	}
 
 	t.Run("server error", func(t *testing.T) {
-		faulty(t, func(px *faultproxy.Proxy) { px.SetStatus(500, "text/plain", "Internal Server Error") }, nil, 10*time.Second, "500")
+		faulty(t, func(px *FaultProxy) { px.SetStatus(500, "text/plain", "Internal Server Error") }, nil, 10*time.Second, "500")
 	})
 	t.Run("malformed answer", func(t *testing.T) {
-		faulty(t, func(px *faultproxy.Proxy) { px.SetStatus(200, "application/json", "{this is not json") }, nil, 10*time.Second, "malformed", "expected an exit code")
+		faulty(t, func(px *FaultProxy) { px.SetStatus(200, "application/json", "{this is not json") }, nil, 10*time.Second, "malformed", "expected an exit code")
 	})
 	t.Run("timeout per call is bounded", func(t *testing.T) {
-		faulty(t, func(px *faultproxy.Proxy) { px.SetHang() }, func(c *core.ProviderConfig) {
+		faulty(t, func(px *FaultProxy) { px.SetHang() }, func(c *core.ProviderConfig) {
 			c.Timeout, c.Budget = 200*time.Millisecond, 5*time.Second
 		}, 3*time.Second, "timeout")
 	})
 	t.Run("budget per provider is bounded", func(t *testing.T) {
-		faulty(t, func(px *faultproxy.Proxy) { px.SetHang() }, func(c *core.ProviderConfig) {
+		faulty(t, func(px *FaultProxy) { px.SetHang() }, func(c *core.ProviderConfig) {
 			c.Timeout, c.Budget = 5*time.Second, 300*time.Millisecond
 		}, 2*time.Second, "budget")
 	})
 	t.Run("failed deletes do not stop the next record", func(t *testing.T) {
 		f := next()
 		f.populate(t, b)
-		px := faultproxy.New(b.URL())
+		px := NewFaultProxy(b.URL())
 		t.Cleanup(px.Close)
 		px.SetMatch(isDelete, 500, "text/plain", "Internal Server Error")
-		p := build(t, b.Config(label, px.URL), nil)
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
+		rs := f.clean(t, b.Config(label, px.URL))
 		allFail(t, rs, 4, "500")
 		if len(rs) == 4 && (rs[0].Op != dns.OpForward || rs[2].Subject != f.ip4.String() || rs[3].Subject != f.ip6.String()) {
 			t.Errorf("every record should get its own line, in order:%s", lines(rs))
 		}
-		sameRecs(t, "nothing deleted", at(b.Records(t, f.fwd), f.fqdn),
-			Rec{f.fqdn, "A", f.ip4.String()}, Rec{f.fqdn, "AAAA", f.ip6.String()})
+		f.intact(t, b)
 	})
 
 	t.Run("provider down", func(t *testing.T) {
 		f := next()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := testenv.FreeAddr() // nothing listens there
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := l.Addr().String()
-		l.Close()
 		c := b.Config(label, "http://"+addr)
 		c.Timeout = 2 * time.Second
-		p := build(t, c, nil)
-		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		allFail(t, rs, 3, "refused")
+		allFail(t, f.clean(t, c), 3, "refused")
 	})
 }
 
