@@ -199,9 +199,10 @@ func TestBadInputSignals(t *testing.T) {
 		{"wrong case", pipeline.SignalReset, "TERMINATE", `rejected reset-status "TERMINATE"`},
 		{"two lines", pipeline.SignalReset, "remove\nterminate", `rejected reset-status "remove\nterminate"`},
 		{"64 KiB", pipeline.SignalReset, long, `rejected reset-status "terminateterminate`},
-		{"no payload", pipeline.SignalReset, nil, ""},
-		{"integer", pipeline.SignalReset, 42, ""},
-		{"object", pipeline.SignalReset, map[string]string{"to": "terminate"}, ""},
+		{"no payload", pipeline.SignalReset, nil, `rejected reset-status`},
+		{"null", pipeline.SignalReset, (*string)(nil), `rejected reset-status`},
+		{"integer", pipeline.SignalReset, 42, `rejected reset-status 42`},
+		{"object", pipeline.SignalReset, map[string]string{"to": "terminate"}, `rejected reset-status {"to":"terminate"}`},
 		{"unknown signal name", "reset_status", "terminate", ""},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
