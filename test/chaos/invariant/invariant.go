@@ -158,6 +158,9 @@ type Report struct {
 	IPsClearedWhileVMExists int `json:"ips_cleared_while_vm_exists"`
 	WrongVMActions          int `json:"wrong_vm_actions"`
 	UndocumentedEndStates   int `json:"undocumented_end_states"`
+	// BestEffortOnRefusedDelete: backups deleted in an attempt whose DELETE
+	// Proxmox refused for protection or a running guest.
+	BestEffortOnRefusedDelete int `json:"best_effort_on_refused_delete"`
 
 	Terminated     int            `json:"terminated"`
 	ErrorTerminate int            `json:"error_terminate"`
@@ -184,7 +187,7 @@ type Report struct {
 // Failed reports whether any gated counter is not zero.
 func (r *Report) Failed() bool {
 	return r.Lost != 0 || r.DuplicateActivityLogs != 0 || r.IPsClearedWhileVMExists != 0 ||
-		r.WrongVMActions != 0 || r.UndocumentedEndStates != 0 || r.DirtyRefusals != 0 || r.NotStarted != 0 || r.Runs == 0
+		r.WrongVMActions != 0 || r.UndocumentedEndStates != 0 || r.BestEffortOnRefusedDelete != 0 || r.DirtyRefusals != 0 || r.NotStarted != 0 || r.Runs == 0
 }
 
 // Violation explains one count.
@@ -236,6 +239,7 @@ func Check(in Input) *Report {
 		}
 	}
 	checkActions(r, in.Ledger, in.Sim)
+	checkRefusedDestruction(r, in.Ledger, in.Sim)
 	return r
 }
 

@@ -232,3 +232,38 @@ func TestWorkflowAndAttemptsMustAgree(t *testing.T) {
 	require.Contains(t, text, "latest run is FAILED")
 	require.Contains(t, text, "2 attempts were logged, but only 1 were requested")
 }
+
+func TestBackupsDeletedBeforeARefusedDeleteAreCounted(t *testing.T) {
+	vol := "pbs:backup/vm/1001/x"
+	b := svc(2, 1001, "pve2", protection)
+	b.Target.Backups = []string{vol}
+	refused := func(reason string, at time.Time) pvesim.RecordedRequest {
+		q := req("DELETE", RouteVM, "/nodes/pve2/qemu/1001", at)
+		q.Status, q.Reason = 500, reason
+		return q
+	}
+	in := func(reqs ...pvesim.RecordedRequest) Input {
+		return Input{
+			Ledger:   Ledger{Services: []Service{b}},
+			DB:       map[int]DBRow{2: waitingRow(b, "can't remove VM 1001 - protection mode enabled")},
+			Workflow: map[int]Workflow{2: {Known: true, Status: "RUNNING", Phase: "waiting-for-admin"}},
+			Sim:      Sim{Requests: reqs, VMs: []pvesim.VMState{vmState(b.Target, "stopped")}},
+		}
+	}
+	delVol := req("DELETE", RouteVolume, "/nodes/pve2/storage/pbs/content/"+vol, t0.Add(time.Second))
+
+	r := Check(in(delVol, refused("can't remove VM 1001 - protection mode enabled", t0.Add(2*time.Second))))
+	require.Equal(t, 1, r.BestEffortOnRefusedDelete, kinds(r))
+	require.True(t, r.Failed())
+
+	r = Check(in(delVol, refused("VM 1001 is running - destroy failed", t0.Add(2*time.Second))))
+	require.Equal(t, 1, r.BestEffortOnRefusedDelete, kinds(r))
+
+	// The refusal came first and nothing was destroyed: documented.
+	r = Check(in(refused("can't remove VM 1001 - protection mode enabled", t0.Add(time.Second))))
+	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
+
+	// A refusal no check can predict (a storage error) after the backups: not this invariant's.
+	r = Check(in(delVol, refused("storage backend error", t0.Add(2*time.Second))))
+	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
+}
