@@ -19,13 +19,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
@@ -206,20 +204,8 @@ func TestRecordHistories(t *testing.T) {
 			var res pipeline.Result
 			require.NoError(t, run.Get(ctx, &res))
 			write := func(runID, name string) {
-				it := c.GetWorkflowHistory(ctx, pipeline.WorkflowID(sc.id), runID, false, 0)
-				h := &historypb.History{}
-				for it.HasNext() {
-					ev, err := it.Next()
-					require.NoError(t, err)
-					h.Events = append(h.Events, ev)
-				}
-				b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-				require.NoError(t, err)
 				path := filepath.Join("testdata", "history-v1-"+name+".json")
-				if _, err := os.Stat(path); err == nil && os.Getenv("REPLACE_V1_HISTORIES") == "" {
-					t.Fatalf("%s exists: released histories are never replaced (record a new version under new names)", path)
-				}
-				require.NoError(t, os.WriteFile(path, b, 0o644))
+				require.NoError(t, testenv.WriteHistory(ctx, c, pipeline.WorkflowID(sc.id), runID, path, os.Getenv("REPLACE_V1_HISTORIES") != ""))
 			}
 			write(first, sc.name)
 			if sc.id == svcLong {
