@@ -29,6 +29,7 @@ const (
 	routeVolume   = "/nodes/{node}/storage/{storage}/content/{volume}"
 	routeCluster  = "/cluster/resources"
 	routeConfig   = "/nodes/{node}/qemu/{vmid}/config"
+	routeStatus   = "/nodes/{node}/qemu/{vmid}/status/current"
 )
 
 // matrixCase is one injected fault and its documented end state.
@@ -111,9 +112,11 @@ var matrix = []matrixCase{
 		Faults: func(vmid int) []pvesim.Fault {
 			return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultNodeUnreachable, Count: 3, Message: "No route to host"}}
 		}},
+	// On the stop phase's status reads: the same 401 at the click is an
+	// error line for the admin (TestClickWithARefusedTokenIsAnError).
 	{Phase: "stop", Provider: "Proxmox", Fault: "API token expired (401) twice", Terminated: true,
 		Faults: func(vmid int) []pvesim.Fault {
-			return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultTokenExpired, Count: 2}}
+			return []pvesim.Fault{{VMID: vmid, Route: routeStatus, Method: "GET", Kind: pvesim.FaultTokenExpired, Count: 2}}
 		}},
 	{Phase: "stop", Provider: "Proxmox", Fault: "shutdown task fails", Terminated: true,
 		Faults: func(vmid int) []pvesim.Fault {
