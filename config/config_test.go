@@ -22,7 +22,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.Equal(t, "proxmox-terminate", c.Temporal.TaskQueue)
 	require.Equal(t, 120*time.Second, c.Timing.StopWindow)
 	require.Equal(t, time.Minute, c.Worker.ReconcileEvery)
-	require.Equal(t, "puqProxmoxKVM_vm_info", c.Database.VMTable)
+	require.Equal(t, "mod_proxmoxterminate_vms", c.Database.VMTable)
 	require.ElementsMatch(t, []string{"db-pass-123", "pve-secret-456", "pdns-key-789"}, c.Secrets())
 }
 
@@ -53,4 +53,33 @@ proxmox:
 	_, err := config.Parse([]byte(base), "test.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.Unsetenv("PT_TEST_NOT_SET"))
+}
+
+// LoadDatabase (`worker migrate`) checks only the database section: it
+// loads without the Proxmox secret, but not without the DSN or with a typo.
+func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
+	t.Setenv("TERMINATE_DB_DSN", "whmcs:db-pass-123@tcp(127.0.0.1:3306)/whmcs?parseTime=true")
+	t.Setenv("PVE_TOKEN_SECRET", "")
+	t.Setenv("PDNS_API_KEY", "")
+	_, err := config.Load("../config.example.yaml")
+	require.Error(t, err)
+	c, err := config.LoadDatabase("../config.example.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "mod_proxmoxterminate_action_log", c.Database.ActionLogTable)
+
+	t.Setenv("TERMINATE_DB_DSN", "")
+	_, err = config.LoadDatabase("../config.example.yaml")
+	require.ErrorContains(t, err, "TERMINATE_DB_DSN (dsn_env) is empty")
+
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	require.NoError(t, os.WriteFile(bad, []byte("database: {dsn: x, vm_tabel: y}\n"), 0o600))
+	_, err = config.LoadDatabase(bad)
+	require.ErrorContains(t, err, "vm_tabel")
+	require.NoError(t, os.WriteFile(bad, []byte("database: {dsn: x, vm_table: t, action_log_table: t}\n"), 0o600))
+	_, err = config.LoadDatabase(bad)
+	require.ErrorContains(t, err, `vm_table and action_log_table are both "t"`)
+	require.NoError(t, os.WriteFile(bad, []byte("database: {dsn: x, vm_table: mod_proxmoxterminate_schema}\n"), 0o600))
+	_, err = config.LoadDatabase(bad)
+	require.ErrorContains(t, err, "reserved")
 }

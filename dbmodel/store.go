@@ -21,10 +21,16 @@ type Config struct {
 	Driver         string `yaml:"driver" json:"driver"`                     // mysql (WHMCS's MariaDB/MySQL) or sqlite (demo)
 	DSN            string `yaml:"dsn" json:"dsn"`                           // e.g. whmcs:pw@tcp(127.0.0.1:3306)/whmcs?parseTime=true
 	DSNEnv         string `yaml:"dsn_env" json:"dsn_env"`                   // or: the env var holding the DSN
-	VMTable        string `yaml:"vm_table" json:"vm_table"`                 // default puqProxmoxKVM_vm_info
-	ActionLogTable string `yaml:"action_log_table" json:"action_log_table"` // default puqProxmoxKVM_action_log
+	VMTable        string `yaml:"vm_table" json:"vm_table"`                 // ours; default mod_proxmoxterminate_vms
+	ActionLogTable string `yaml:"action_log_table" json:"action_log_table"` // ours; default mod_proxmoxterminate_action_log
 	ModuleName     string `yaml:"module_name" json:"module_name"`           // tblmodulelog.module; default puqProxmoxKVM
 }
+
+// Our tables' default names, in WHMCS's namespace for module tables.
+const (
+	DefaultVMTable        = "mod_proxmoxterminate_vms"
+	DefaultActionLogTable = "mod_proxmoxterminate_action_log"
+)
 
 // WithDefaults fills the defaults.
 func (c Config) WithDefaults() Config {
@@ -32,10 +38,10 @@ func (c Config) WithDefaults() Config {
 		c.Driver = "mysql"
 	}
 	if c.VMTable == "" {
-		c.VMTable = "puqProxmoxKVM_vm_info"
+		c.VMTable = DefaultVMTable
 	}
 	if c.ActionLogTable == "" {
-		c.ActionLogTable = "puqProxmoxKVM_action_log"
+		c.ActionLogTable = DefaultActionLogTable
 	}
 	if c.ModuleName == "" {
 		c.ModuleName = "puqProxmoxKVM"
@@ -71,6 +77,14 @@ func (c Config) Validate() error {
 	for _, t := range []string{c.VMTable, c.ActionLogTable} {
 		if !validIdent(t) {
 			problems = append(problems, fmt.Sprintf("table name %q is not a plain SQL identifier", t))
+		}
+	}
+	if strings.EqualFold(c.VMTable, c.ActionLogTable) {
+		problems = append(problems, fmt.Sprintf("vm_table and action_log_table are both %q", c.VMTable))
+	}
+	for _, t := range []string{c.VMTable, c.ActionLogTable} {
+		if strings.EqualFold(t, SchemaTable) {
+			problems = append(problems, fmt.Sprintf("table name %q is reserved for the schema version", t))
 		}
 	}
 	if len(problems) > 0 {
@@ -186,18 +200,6 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) vm(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx).Table(s.cfg.VMTable) }
-
-// MigrateOwnTables creates or updates this project's own tables (the VM
-// table and the action log). It never touches WHMCS's tables.
-func (s *Store) MigrateOwnTables() error {
-	if err := s.db.Table(s.cfg.VMTable).AutoMigrate(&VMInfo{}); err != nil {
-		return fmt.Errorf("migrate %s: %w", s.cfg.VMTable, err)
-	}
-	if err := s.db.Table(s.cfg.ActionLogTable).AutoMigrate(&ActionLog{}); err != nil {
-		return fmt.Errorf("migrate %s: %w", s.cfg.ActionLogTable, err)
-	}
-	return nil
-}
 
 // RequiredWHMCSColumns are the columns of WHMCS's tables this project uses.
 var RequiredWHMCSColumns = map[string][]string{

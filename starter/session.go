@@ -48,7 +48,10 @@ func newSession(ctx context.Context, path string) (*session, error) {
 	}()
 	store, err := dbmodel.Open(cfg.Database)
 	if err == nil {
-		if err = store.Ping(ctx); err != nil {
+		if err = store.Ping(ctx); err == nil {
+			err = store.CheckSchema(ctx) // our tables at this binary's version, or one line naming `worker migrate`
+		}
+		if err != nil {
 			store.Close()
 		}
 	}
