@@ -147,6 +147,19 @@ func (c *Config) applyDefaults() {
 		c.Worker.ReconcileEvery = time.Minute
 	}
 	c.Database = c.Database.WithDefaults()
+	if src := &c.Database.VMSource; len(c.Proxmox) == 1 {
+		// One Proxmox server: a foreign source's VMs can only be on it.
+		switch src.Kind {
+		case dbmodel.SourcePVEWHMCS:
+			if src.PVEWHMCS.Server == "" {
+				src.PVEWHMCS.Server = c.Proxmox[0].Name
+			}
+		case dbmodel.SourceMapped:
+			if src.Mapped.Server == "" && src.Mapped.ServerName == "" {
+				src.Mapped.ServerName = c.Proxmox[0].Name
+			}
+		}
+	}
 	c.Timing = c.Timing.WithDefaults()
 }
 
@@ -168,6 +181,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxmox[%d]: duplicate name %q", i, p.Name))
 		}
 		names[p.Name] = true
+	}
+	for _, n := range c.Database.VMSource.ServerNames() {
+		if !names[n] {
+			errs = append(errs, fmt.Errorf("database.vm_source names proxmox server %q, which is not configured in proxmox[]", n))
+		}
 	}
 	for i, d := range c.DNS {
 		if err := d.Validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,6 +25,8 @@ type Config struct {
 	VMTable        string `yaml:"vm_table" json:"vm_table"`                 // ours; default mod_proxmoxterminate_vms
 	ActionLogTable string `yaml:"action_log_table" json:"action_log_table"` // ours; default mod_proxmoxterminate_action_log
 	ModuleName     string `yaml:"module_name" json:"module_name"`           // tblmodulelog.module; default puqProxmoxKVM
+	// VMSource says where a service's VM location comes from (default own).
+	VMSource SourceConfig `yaml:"vm_source" json:"vm_source"`
 }
 
 // Our tables' default names, in WHMCS's namespace for module tables.
@@ -46,6 +49,7 @@ func (c Config) WithDefaults() Config {
 	if c.ModuleName == "" {
 		c.ModuleName = "puqProxmoxKVM"
 	}
+	c.VMSource = c.VMSource.WithDefaults()
 	return c
 }
 
@@ -77,6 +81,14 @@ func (c Config) Validate() error {
 	for _, t := range []string{c.VMTable, c.ActionLogTable} {
 		if !validIdent(t) {
 			problems = append(problems, fmt.Sprintf("table name %q is not a plain SQL identifier", t))
+		}
+	}
+	problems = append(problems, c.VMSource.Validate()...)
+	for table := range c.VMSource.ForeignTables() {
+		for _, own := range []string{c.VMTable, c.ActionLogTable, SchemaTable} {
+			if strings.EqualFold(table, own) {
+				problems = append(problems, fmt.Sprintf("vm_source reads %q, which is one of our own tables", table))
+			}
 		}
 	}
 	if strings.EqualFold(c.VMTable, c.ActionLogTable) {
@@ -208,11 +220,23 @@ var RequiredWHMCSColumns = map[string][]string{
 	"tblmodulelog":   {"id", "date", "module", "action", "request", "response", "arrdata"},
 }
 
-// CheckWHMCSSchema verifies that WHMCS's tables have the columns we use.
+// CheckWHMCSSchema verifies that WHMCS's tables, and the tables the VM
+// source reads, have the columns we use.
 func (s *Store) CheckWHMCSSchema() error {
 	m := s.db.Migrator()
 	var problems []string
-	for _, table := range []string{"tblhosting", "tblactivitylog", "tblmodulelog"} {
+	required := map[string][]string{}
+	tables := []string{"tblhosting", "tblactivitylog", "tblmodulelog"}
+	for t, cols := range RequiredWHMCSColumns {
+		required[t] = cols
+	}
+	foreign := s.cfg.VMSource.ForeignTables()
+	for t, cols := range foreign {
+		required[t] = cols
+		tables = append(tables, t)
+	}
+	sort.Strings(tables[3:])
+	for _, table := range tables {
 		if !m.HasTable(table) {
 			problems = append(problems, fmt.Sprintf("table %s is missing", table))
 			continue
@@ -225,7 +249,7 @@ func (s *Store) CheckWHMCSSchema() error {
 		for _, c := range cols {
 			have[strings.ToLower(c.Name())] = true
 		}
-		for _, want := range RequiredWHMCSColumns[table] {
+		for _, want := range required[table] {
 			if !have[want] {
 				problems = append(problems, fmt.Sprintf("%s.%s is missing", table, want))
 			}
@@ -256,6 +280,9 @@ func (s *Store) LoadService(ctx context.Context, serviceID int) (Service, error)
 	if err != nil {
 		return svc, fmt.Errorf("read service %d: %w", serviceID, err)
 	}
+	if s.cfg.VMSource.Foreign() {
+		return s.loadForeign(ctx, svc)
+	}
 	err = s.vm(ctx).Where("service_id = ?", serviceID).Take(&svc.VM).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return svc, fmt.Errorf("service %d has no VM row in %s: %w", serviceID, s.cfg.VMTable, ErrNotFound)
@@ -266,21 +293,29 @@ func (s *Store) LoadService(ctx context.Context, serviceID int) (Service, error)
 	return svc, nil
 }
 
-// SetStatus sets vm_status of a service's VM row.
+// SetStatus sets vm_status of a service's VM row (and mirrors it into a
+// mapped source's status column, in the same transaction).
 func (s *Store) SetStatus(ctx context.Context, serviceID int, status string) error {
-	res := s.vm(ctx).Where("service_id = ?", serviceID).
+	if !s.mirrors() {
+		return s.setStatus(s.db.WithContext(ctx), serviceID, status)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.setStatus(tx, serviceID, status) })
+}
+
+func (s *Store) setStatus(tx *gorm.DB, serviceID int, status string) error {
+	res := tx.Table(s.cfg.VMTable).Where("service_id = ?", serviceID).
 		Updates(map[string]any{"vm_status": status, "updated_at": s.Now()})
 	if res.Error != nil {
 		return fmt.Errorf("set vm_status of service %d: %w", serviceID, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		var n int64
-		s.vm(ctx).Where("service_id = ?", serviceID).Count(&n)
+		tx.Table(s.cfg.VMTable).Where("service_id = ?", serviceID).Count(&n)
 		if n == 0 {
 			return fmt.Errorf("service %d has no VM row: %w", serviceID, ErrNotFound)
 		}
 	}
-	return nil
+	return s.mirrorStatus(tx, serviceID, status)
 }
 
 // DeleteRecord removes the VM row only (spec "Delete Record"): it touches
@@ -360,6 +395,9 @@ func (s *Store) finish(ctx context.Context, o Outcome, success bool) (bool, erro
 				return fmt.Errorf("service %d has no VM row: %w", o.ServiceID, ErrNotFound)
 			}
 			return nil // this attempt's outcome is already written
+		}
+		if err := s.mirrorStatus(tx, o.ServiceID, vmUpdate["vm_status"].(string)); err != nil {
+			return err
 		}
 		if success {
 			if err := tx.Model(&Hosting{}).Where("id = ?", o.ServiceID).

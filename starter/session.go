@@ -149,7 +149,7 @@ func (s *session) query(ctx context.Context, serviceID int) (pipeline.Status, er
 }
 
 func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, error) {
-	svc, err := s.store.LoadService(ctx, o.serviceID)
+	svc, err := s.loadForClick(ctx, o.serviceID) // a foreign source: the identity snapshot (snapshot.go)
 	if err != nil {
 		return exitError, err
 	}
