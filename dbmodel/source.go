@@ -325,6 +325,10 @@ func (s *Store) loadForeign(ctx context.Context, svc Service) (Service, error) {
 		return svc, errorOf(ErrNoSnapshot, "service %d has no identity snapshot in %s: its VM's name and uuid are recorded by `starter adopt --service-id %d` or at the first click",
 			id, s.cfg.VMTable, id)
 	}
+	if loc.VMID == 0 && own.VMID != 0 {
+		// The other module does not know the vmid; adopt discovered it.
+		loc.Server, loc.Node, loc.VMID = own.Server, own.Node, own.VMID
+	}
 	if own.VMID != 0 && (own.VMID != loc.VMID || !strings.EqualFold(own.Node, loc.Node)) {
 		// The other module now names another VM than the one whose identity
 		// we recorded: the snapshot is stale, never a licence to act.

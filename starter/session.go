@@ -91,6 +91,9 @@ func (s *session) temporal(ctx context.Context) (client.Client, error) {
 }
 
 func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, error) {
+	if o.extra.json {
+		return s.dispatchExtra(ctx, o, out) // --json (cli.go)
+	}
 	switch o.cmd {
 	case "terminate":
 		return s.terminate(ctx, o, out)
@@ -102,6 +105,8 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 		return s.deleteRecord(ctx, o, out)
 	case "plan":
 		return s.plan(ctx, o, out)
+	case "adopt", "list":
+		return s.dispatchExtra(ctx, o, out) // cli.go
 	}
 	return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
 }
