@@ -83,3 +83,35 @@ func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
 	_, err = config.LoadDatabase(bad)
 	require.ErrorContains(t, err, "reserved")
 }
+
+// The README's vm_source examples are valid configuration.
+func TestReadmeVMSourceExamplesParse(t *testing.T) {
+	t.Setenv("PVE_TOKEN_SECRET", "pve-secret-456")
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	text := string(readme)
+	start := strings.Index(text, "```yaml\ndatabase:\n  vm_source:")
+	require.GreaterOrEqual(t, start, 0, "README has the vm_source example")
+	block := text[start+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	docs := strings.Split(block, "---\n")
+	require.Len(t, docs, 2)
+	kinds := []string{}
+	for _, doc := range docs {
+		doc = strings.Replace(doc, "database:\n", "database:\n  dsn: \"u:p@tcp(h:3306)/d\"\n", 1)
+		c, err := config.Parse([]byte(doc+`proxmox:
+  - {name: pve-main, url: "https://pve:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+  - {name: pve-backup, url: "https://pve2:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+`), "README.md")
+		require.NoError(t, err, doc)
+		kinds = append(kinds, c.Database.VMSource.Kind)
+	}
+	require.Equal(t, []string{"pvewhmcs", "mapped"}, kinds)
+
+	// A source naming a proxmox server that is not configured is refused.
+	_, err = config.Parse([]byte(`database: {dsn: "u:p@tcp(h:3306)/d", vm_source: {kind: pvewhmcs, pvewhmcs: {server: nowhere}}}
+proxmox:
+  - {name: pve-main, url: "https://pve:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+`), "x.yaml")
+	require.ErrorContains(t, err, `database.vm_source names proxmox server "nowhere", which is not configured`)
+}
