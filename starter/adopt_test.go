@@ -241,3 +241,55 @@ func TestAdoptOneService(t *testing.T) {
 		require.Equal(t, exitUsage, run(bad, &o, &e), bad)
 	}
 }
+
+// With the pvewhmcs source adopt takes the module's vmid, records the
+// identity snapshot in our table only, and skips lxc guests and services
+// the module does not know.
+func TestAdoptWithPVEWHMCSSource(t *testing.T) {
+	plain, dbcfg := testenv.NewDatabase(t)
+	sc := sourceCases()["pvewhmcs"]
+	sc.create(t, plain)
+	for _, v := range []whmcsschema.PVEWHMCSVM{
+		{ServiceID: 61, VMID: 4601, NodeID: 1, UserID: 7, VType: "qemu", IPAddress: "192.0.2.61"},
+		{ServiceID: 62, VMID: 4602, NodeID: 1, UserID: 7, VType: "qemu", IPAddress: "192.0.2.62"}, // not on the cluster
+		{ServiceID: 63, VMID: 4603, NodeID: 1, UserID: 7, VType: "lxc", IPAddress: "192.0.2.63"},
+	} {
+		require.NoError(t, whmcsschema.InsertPVEWHMCSVM(plain.DB(), v))
+	}
+	for _, id := range []int{61, 62, 63, 64} {
+		require.NoError(t, whmcsschema.InsertService(plain.DB(), whmcsschema.Service{ID: id, UserID: 7, Domain: fmt.Sprintf("pw-%d.example.com", id)}))
+	}
+	dbcfg.VMSource = sc.source
+	st, err := stack.Start(stack.Options{Dir: t.TempDir(), DB: dbcfg, TemporalHost: "127.0.0.1:1", TaskQueue: "adopt-pw",
+		Fixture: stack.Cluster(), NoWorker: true})
+	require.NoError(t, err)
+	t.Cleanup(st.Stop)
+	require.NoError(t, st.Sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 4601, Name: "some-other-name", Status: "running"}))
+	require.NoError(t, st.Sim.AddVM(pvesim.VMSpec{Node: "pve2", VMID: 4700, Name: "pw-62.example.com", Status: "running"}))
+	progressOut = &bytes.Buffer{}
+	t.Cleanup(func() { progressOut = nil })
+	before := sc.digests(t, plain)
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"adopt", "--all", "--json", "--config", st.ConfigPath}, &out, &errOut), errOut.String())
+	var res AdoptJSON
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	got := map[int]AdoptResult{}
+	for _, r := range res.Services {
+		got[r.ServiceID] = r
+	}
+	require.Len(t, got, 2, "the lxc guest and the unknown service are not considered")
+	require.Equal(t, adoptAdopted, got[61].Result)
+	require.Equal(t, []string{"vmid"}, got[61].MatchedBy, "the module's vmid, whatever the name")
+	require.Equal(t, adoptNotFound, got[62].Result, "the module's word on the vmid is not overruled by a name")
+	require.Contains(t, got[62].Reason, "names vmid 4602")
+	svc, err := st.Deps.Store.LoadService(context.Background(), 61)
+	require.NoError(t, err)
+	require.Equal(t, [3]any{4601, "some-other-name", "pve1"}, [3]any{svc.VM.VMID, svc.VM.VMName, svc.VM.Node})
+	require.Equal(t, before, sc.digests(t, plain), "the module's tables are only read")
+
+	out.Reset()
+	errOut.Reset()
+	require.Equal(t, exitError, run([]string{"adopt", "--service-id", "63", "--config", st.ConfigPath}, &out, &errOut))
+	require.Contains(t, errOut.String(), "LXC container")
+}
