@@ -138,6 +138,23 @@ func TestForeignSourcesEndToEnd(t *testing.T) {
 				require.Equal(t, dbmodel.StatusErrorTerminate, sc.mirrored(t, store, failID))
 			}
 
+			// A recorded snapshot is what the guard compares against: a VM at
+			// that vmid by another name (a reused vmid) is refused and untouched.
+			reusedID := base + 3
+			require.NoError(t, whmcsschema.InsertService(store.DB(), whmcsschema.Service{ID: reusedID, UserID: 7, Domain: "old.example.com", DedicatedIP: "192.0.2.51"}))
+			sc.seed(t, store, reusedID, 4102)
+			require.NoError(t, st.Sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 4102, Name: "new-tenant.example.com", Status: "running"}))
+			require.NoError(t, store.RecordSnapshot(ctx, reusedID, dbmodel.Snapshot{Server: stack.ServerName, Node: "pve1", VMID: 4102, Name: "old.example.com"}))
+			code, out = click(reusedID)
+			require.Equal(t, exitError, code, out)
+			require.Contains(t, out, `identity mismatch at pve1/4102: the record describes name "old.example.com", Proxmox has name "new-tenant.example.com"`)
+			vmState, ok := st.Sim.VM("pve1", 4102)
+			require.True(t, ok)
+			require.Equal(t, "running", vmState.QMPStatus, "the other VM is untouched")
+			svc, err = store.LoadService(ctx, reusedID)
+			require.NoError(t, err)
+			require.Equal(t, "ready", svc.VM.VMStatus)
+
 			// Refusals: one line, nothing written.
 			var out2, errOut bytes.Buffer
 			require.Equal(t, exitError, run([]string{"terminate", "--service-id", strconv.Itoa(base + 9), "--config", st.ConfigPath}, &out2, &errOut))
