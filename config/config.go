@@ -71,9 +71,45 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
+// LoadDatabase reads the file as Load does (unknown keys are still errors)
+// but checks only its database section: `worker migrate` needs nothing
+// else, so it runs without the Proxmox and DNS secrets.
+func LoadDatabase(path string) (*Config, error) {
+	if path == "" {
+		path = os.Getenv(EnvPath)
+	}
+	if path == "" {
+		path = "config.yaml"
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := decode(data, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Database.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
 // Parse parses YAML config text. Unknown keys are errors: a typo in a
 // setting must not silently fall back to a default.
 func Parse(data []byte, name string) (*Config, error) {
+	c, err := decode(data, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// decode parses the YAML and applies the environment and the defaults.
+func decode(data []byte, name string) (*Config, error) {
 	var c Config
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, fmt.Errorf("config %s is empty: see config.example.yaml", name)
@@ -85,9 +121,6 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	c.applyEnv()
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", name, err)
-	}
 	return &c, nil
 }
 
@@ -114,6 +147,19 @@ func (c *Config) applyDefaults() {
 		c.Worker.ReconcileEvery = time.Minute
 	}
 	c.Database = c.Database.WithDefaults()
+	if src := &c.Database.VMSource; len(c.Proxmox) == 1 {
+		// One Proxmox server: a foreign source's VMs can only be on it.
+		switch src.Kind {
+		case dbmodel.SourcePVEWHMCS:
+			if src.PVEWHMCS.Server == "" {
+				src.PVEWHMCS.Server = c.Proxmox[0].Name
+			}
+		case dbmodel.SourceMapped:
+			if src.Mapped.Server == "" && src.Mapped.ServerName == "" {
+				src.Mapped.ServerName = c.Proxmox[0].Name
+			}
+		}
+	}
 	c.Timing = c.Timing.WithDefaults()
 }
 
@@ -135,6 +181,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxmox[%d]: duplicate name %q", i, p.Name))
 		}
 		names[p.Name] = true
+	}
+	for _, n := range c.Database.VMSource.ServerNames() {
+		if !names[n] {
+			errs = append(errs, fmt.Errorf("database.vm_source names proxmox server %q, which is not configured in proxmox[]", n))
+		}
 	}
 	for i, d := range c.DNS {
 		if err := d.Validate(); err != nil {

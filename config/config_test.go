@@ -22,7 +22,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.Equal(t, "proxmox-terminate", c.Temporal.TaskQueue)
 	require.Equal(t, 120*time.Second, c.Timing.StopWindow)
 	require.Equal(t, time.Minute, c.Worker.ReconcileEvery)
-	require.Equal(t, "puqProxmoxKVM_vm_info", c.Database.VMTable)
+	require.Equal(t, "mod_proxmoxterminate_vms", c.Database.VMTable)
 	require.ElementsMatch(t, []string{"db-pass-123", "pve-secret-456", "pdns-key-789"}, c.Secrets())
 }
 
@@ -53,4 +53,65 @@ proxmox:
 	_, err := config.Parse([]byte(base), "test.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.Unsetenv("PT_TEST_NOT_SET"))
+}
+
+// LoadDatabase (`worker migrate`) checks only the database section: it
+// loads without the Proxmox secret, but not without the DSN or with a typo.
+func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
+	t.Setenv("TERMINATE_DB_DSN", "whmcs:db-pass-123@tcp(127.0.0.1:3306)/whmcs?parseTime=true")
+	t.Setenv("PVE_TOKEN_SECRET", "")
+	t.Setenv("PDNS_API_KEY", "")
+	_, err := config.Load("../config.example.yaml")
+	require.Error(t, err)
+	c, err := config.LoadDatabase("../config.example.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "mod_proxmoxterminate_action_log", c.Database.ActionLogTable)
+
+	t.Setenv("TERMINATE_DB_DSN", "")
+	_, err = config.LoadDatabase("../config.example.yaml")
+	require.ErrorContains(t, err, "TERMINATE_DB_DSN (dsn_env) is empty")
+
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	require.NoError(t, os.WriteFile(bad, []byte("database: {dsn: x, vm_tabel: y}\n"), 0o600))
+	_, err = config.LoadDatabase(bad)
+	require.ErrorContains(t, err, "vm_tabel")
+	require.NoError(t, os.WriteFile(bad, []byte("database: {dsn: x, vm_table: t, action_log_table: t}\n"), 0o600))
+	_, err = config.LoadDatabase(bad)
+	require.ErrorContains(t, err, `vm_table and action_log_table are both "t"`)
+	require.NoError(t, os.WriteFile(bad, []byte("database: {dsn: x, vm_table: mod_proxmoxterminate_schema}\n"), 0o600))
+	_, err = config.LoadDatabase(bad)
+	require.ErrorContains(t, err, "reserved")
+}
+
+// The README's vm_source examples are valid configuration.
+func TestReadmeVMSourceExamplesParse(t *testing.T) {
+	t.Setenv("PVE_TOKEN_SECRET", "pve-secret-456")
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	text := string(readme)
+	start := strings.Index(text, "```yaml\ndatabase:\n  vm_source:")
+	require.GreaterOrEqual(t, start, 0, "README has the vm_source example")
+	block := text[start+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	docs := strings.Split(block, "---\n")
+	require.Len(t, docs, 2)
+	kinds := []string{}
+	for _, doc := range docs {
+		doc = strings.Replace(doc, "database:\n", "database:\n  dsn: \"u:p@tcp(h:3306)/d\"\n", 1)
+		c, err := config.Parse([]byte(doc+`proxmox:
+  - {name: pve-main, url: "https://pve:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+  - {name: pve-backup, url: "https://pve2:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+`), "README.md")
+		require.NoError(t, err, doc)
+		kinds = append(kinds, c.Database.VMSource.Kind)
+	}
+	require.Equal(t, []string{"pvewhmcs", "mapped"}, kinds)
+
+	// A source naming a proxmox server that is not configured is refused.
+	_, err = config.Parse([]byte(`database: {dsn: "u:p@tcp(h:3306)/d", vm_source: {kind: pvewhmcs, pvewhmcs: {server: nowhere}}}
+proxmox:
+  - {name: pve-main, url: "https://pve:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}
+`), "x.yaml")
+	require.ErrorContains(t, err, `database.vm_source names proxmox server "nowhere", which is not configured`)
 }

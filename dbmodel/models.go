@@ -57,8 +57,8 @@ type ModuleLog struct {
 
 func (ModuleLog) TableName() string { return "tblmodulelog" }
 
-// VMInfo is one row of the VM table (default name puqProxmoxKVM_vm_info, the
-// vendor module's): one row per WHMCS service that has a Proxmox VM.
+// VMInfo is one row of our VM table (default name mod_proxmoxterminate_vms):
+// one row per WHMCS service that has a Proxmox VM.
 type VMInfo struct {
 	ID        int    `gorm:"column:id;primaryKey;autoIncrement"`
 	ServiceID int    `gorm:"column:service_id;uniqueIndex;not null"`             // tblhosting.id

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -21,10 +22,18 @@ type Config struct {
 	Driver         string `yaml:"driver" json:"driver"`                     // mysql (WHMCS's MariaDB/MySQL) or sqlite (demo)
 	DSN            string `yaml:"dsn" json:"dsn"`                           // e.g. whmcs:pw@tcp(127.0.0.1:3306)/whmcs?parseTime=true
 	DSNEnv         string `yaml:"dsn_env" json:"dsn_env"`                   // or: the env var holding the DSN
-	VMTable        string `yaml:"vm_table" json:"vm_table"`                 // default puqProxmoxKVM_vm_info
-	ActionLogTable string `yaml:"action_log_table" json:"action_log_table"` // default puqProxmoxKVM_action_log
+	VMTable        string `yaml:"vm_table" json:"vm_table"`                 // ours; default mod_proxmoxterminate_vms
+	ActionLogTable string `yaml:"action_log_table" json:"action_log_table"` // ours; default mod_proxmoxterminate_action_log
 	ModuleName     string `yaml:"module_name" json:"module_name"`           // tblmodulelog.module; default puqProxmoxKVM
+	// VMSource says where a service's VM location comes from (default own).
+	VMSource SourceConfig `yaml:"vm_source" json:"vm_source"`
 }
+
+// Our tables' default names, in WHMCS's namespace for module tables.
+const (
+	DefaultVMTable        = "mod_proxmoxterminate_vms"
+	DefaultActionLogTable = "mod_proxmoxterminate_action_log"
+)
 
 // WithDefaults fills the defaults.
 func (c Config) WithDefaults() Config {
@@ -32,14 +41,15 @@ func (c Config) WithDefaults() Config {
 		c.Driver = "mysql"
 	}
 	if c.VMTable == "" {
-		c.VMTable = "puqProxmoxKVM_vm_info"
+		c.VMTable = DefaultVMTable
 	}
 	if c.ActionLogTable == "" {
-		c.ActionLogTable = "puqProxmoxKVM_action_log"
+		c.ActionLogTable = DefaultActionLogTable
 	}
 	if c.ModuleName == "" {
 		c.ModuleName = "puqProxmoxKVM"
 	}
+	c.VMSource = c.VMSource.WithDefaults()
 	return c
 }
 
@@ -71,6 +81,22 @@ func (c Config) Validate() error {
 	for _, t := range []string{c.VMTable, c.ActionLogTable} {
 		if !validIdent(t) {
 			problems = append(problems, fmt.Sprintf("table name %q is not a plain SQL identifier", t))
+		}
+	}
+	problems = append(problems, c.VMSource.Validate()...)
+	for table := range c.VMSource.ForeignTables() {
+		for _, own := range []string{c.VMTable, c.ActionLogTable, SchemaTable} {
+			if strings.EqualFold(table, own) {
+				problems = append(problems, fmt.Sprintf("vm_source reads %q, which is one of our own tables", table))
+			}
+		}
+	}
+	if strings.EqualFold(c.VMTable, c.ActionLogTable) {
+		problems = append(problems, fmt.Sprintf("vm_table and action_log_table are both %q", c.VMTable))
+	}
+	for _, t := range []string{c.VMTable, c.ActionLogTable} {
+		if strings.EqualFold(t, SchemaTable) {
+			problems = append(problems, fmt.Sprintf("table name %q is reserved for the schema version", t))
 		}
 	}
 	if len(problems) > 0 {
@@ -187,18 +213,6 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func (s *Store) vm(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx).Table(s.cfg.VMTable) }
 
-// MigrateOwnTables creates or updates this project's own tables (the VM
-// table and the action log). It never touches WHMCS's tables.
-func (s *Store) MigrateOwnTables() error {
-	if err := s.db.Table(s.cfg.VMTable).AutoMigrate(&VMInfo{}); err != nil {
-		return fmt.Errorf("migrate %s: %w", s.cfg.VMTable, err)
-	}
-	if err := s.db.Table(s.cfg.ActionLogTable).AutoMigrate(&ActionLog{}); err != nil {
-		return fmt.Errorf("migrate %s: %w", s.cfg.ActionLogTable, err)
-	}
-	return nil
-}
-
 // RequiredWHMCSColumns are the columns of WHMCS's tables this project uses.
 var RequiredWHMCSColumns = map[string][]string{
 	"tblhosting":     {"id", "userid", "domain", "dedicatedip", "assignedips", "domainstatus"},
@@ -206,11 +220,23 @@ var RequiredWHMCSColumns = map[string][]string{
 	"tblmodulelog":   {"id", "date", "module", "action", "request", "response", "arrdata"},
 }
 
-// CheckWHMCSSchema verifies that WHMCS's tables have the columns we use.
+// CheckWHMCSSchema verifies that WHMCS's tables, and the tables the VM
+// source reads, have the columns we use.
 func (s *Store) CheckWHMCSSchema() error {
 	m := s.db.Migrator()
 	var problems []string
-	for _, table := range []string{"tblhosting", "tblactivitylog", "tblmodulelog"} {
+	required := map[string][]string{}
+	tables := []string{"tblhosting", "tblactivitylog", "tblmodulelog"}
+	for t, cols := range RequiredWHMCSColumns {
+		required[t] = cols
+	}
+	foreign := s.cfg.VMSource.ForeignTables()
+	for t, cols := range foreign {
+		required[t] = cols
+		tables = append(tables, t)
+	}
+	sort.Strings(tables[3:])
+	for _, table := range tables {
 		if !m.HasTable(table) {
 			problems = append(problems, fmt.Sprintf("table %s is missing", table))
 			continue
@@ -223,7 +249,7 @@ func (s *Store) CheckWHMCSSchema() error {
 		for _, c := range cols {
 			have[strings.ToLower(c.Name())] = true
 		}
-		for _, want := range RequiredWHMCSColumns[table] {
+		for _, want := range required[table] {
 			if !have[want] {
 				problems = append(problems, fmt.Sprintf("%s.%s is missing", table, want))
 			}
@@ -254,6 +280,9 @@ func (s *Store) LoadService(ctx context.Context, serviceID int) (Service, error)
 	if err != nil {
 		return svc, fmt.Errorf("read service %d: %w", serviceID, err)
 	}
+	if s.cfg.VMSource.Foreign() {
+		return s.loadForeign(ctx, svc)
+	}
 	err = s.vm(ctx).Where("service_id = ?", serviceID).Take(&svc.VM).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return svc, fmt.Errorf("service %d has no VM row in %s: %w", serviceID, s.cfg.VMTable, ErrNotFound)
@@ -264,21 +293,29 @@ func (s *Store) LoadService(ctx context.Context, serviceID int) (Service, error)
 	return svc, nil
 }
 
-// SetStatus sets vm_status of a service's VM row.
+// SetStatus sets vm_status of a service's VM row (and mirrors it into a
+// mapped source's status column, in the same transaction).
 func (s *Store) SetStatus(ctx context.Context, serviceID int, status string) error {
-	res := s.vm(ctx).Where("service_id = ?", serviceID).
+	if !s.mirrors() {
+		return s.setStatus(s.db.WithContext(ctx), serviceID, status)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.setStatus(tx, serviceID, status) })
+}
+
+func (s *Store) setStatus(tx *gorm.DB, serviceID int, status string) error {
+	res := tx.Table(s.cfg.VMTable).Where("service_id = ?", serviceID).
 		Updates(map[string]any{"vm_status": status, "updated_at": s.Now()})
 	if res.Error != nil {
 		return fmt.Errorf("set vm_status of service %d: %w", serviceID, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		var n int64
-		s.vm(ctx).Where("service_id = ?", serviceID).Count(&n)
+		tx.Table(s.cfg.VMTable).Where("service_id = ?", serviceID).Count(&n)
 		if n == 0 {
 			return fmt.Errorf("service %d has no VM row: %w", serviceID, ErrNotFound)
 		}
 	}
-	return nil
+	return s.mirrorStatus(tx, serviceID, status)
 }
 
 // DeleteRecord removes the VM row only (spec "Delete Record"): it touches
@@ -358,6 +395,9 @@ func (s *Store) finish(ctx context.Context, o Outcome, success bool) (bool, erro
 				return fmt.Errorf("service %d has no VM row: %w", o.ServiceID, ErrNotFound)
 			}
 			return nil // this attempt's outcome is already written
+		}
+		if err := s.mirrorStatus(tx, o.ServiceID, vmUpdate["vm_status"].(string)); err != nil {
+			return err
 		}
 		if success {
 			if err := tx.Model(&Hosting{}).Where("id = ?", o.ServiceID).

@@ -103,7 +103,7 @@ func envOf(s types.ServiceConfig) map[string]string {
 func TestComposeServicesImagesAndOrder(t *testing.T) {
 	p := mustLoad(t, secrets())
 	require.Equal(t, "proxmox-terminate", p.Name)
-	require.ElementsMatch(t, []string{"mysql", "temporal-admin-tools", "temporal", "temporal-create-namespace", "temporal-ui", "worker"}, p.ServiceNames())
+	require.ElementsMatch(t, []string{"mysql", "temporal-admin-tools", "temporal", "temporal-create-namespace", "temporal-ui", "migrate", "worker"}, p.ServiceNames())
 
 	// Images, pinned, as in Temporal's samples-server compose (.env:
 	// TEMPORAL_VERSION, TEMPORAL_ADMINTOOLS_VERSION, TEMPORAL_UI_VERSION, MYSQL_VERSION=8).
@@ -126,16 +126,19 @@ func TestComposeServicesImagesAndOrder(t *testing.T) {
 	require.FileExists(t, filepath.Join(w.Build.Context, w.Build.Dockerfile))
 
 	// Start order: schema before the server, the server healthy before the
-	// namespace, the namespace and search attributes before any worker.
+	// namespace, the namespace and search attributes, and our own tables
+	// (`worker migrate`, once), before any worker.
 	want := map[string]map[string]string{
 		"mysql":                     {},
 		"temporal-admin-tools":      {"mysql": types.ServiceConditionHealthy},
 		"temporal":                  {"temporal-admin-tools": types.ServiceConditionCompletedSuccessfully},
 		"temporal-create-namespace": {"temporal": types.ServiceConditionHealthy},
 		"temporal-ui":               {"temporal": types.ServiceConditionHealthy},
+		"migrate":                   {},
 		"worker": {
 			"temporal":                  types.ServiceConditionHealthy,
 			"temporal-create-namespace": types.ServiceConditionCompletedSuccessfully,
+			"migrate":                   types.ServiceConditionCompletedSuccessfully,
 		},
 	}
 	for name, deps := range want {
@@ -159,6 +162,7 @@ func TestComposeServicesImagesAndOrder(t *testing.T) {
 	// Restart policies: one-shot jobs retry a few times then stop; the rest stay up.
 	require.Equal(t, "on-failure:6", service(t, p, "temporal-admin-tools").Restart)
 	require.Equal(t, "on-failure:5", service(t, p, "temporal-create-namespace").Restart)
+	require.Equal(t, "on-failure:5", service(t, p, "migrate").Restart)
 	for _, name := range []string{"mysql", "temporal", "temporal-ui", "worker"} {
 		require.Equal(t, types.RestartPolicyUnlessStopped, service(t, p, name).Restart, name)
 	}
@@ -403,7 +407,7 @@ func TestComposeSecrets(t *testing.T) {
 	p := mustLoad(t, s)
 	wantIn := map[string][]string{
 		"TEMPORAL_MYSQL_PASSWORD": {"mysql", "temporal", "temporal-admin-tools"},
-		"TERMINATE_DB_DSN":        {"worker"},
+		"TERMINATE_DB_DSN":        {"migrate", "worker"},
 		"PVE_TOKEN_SECRET":        {"worker"},
 		"PDNS_API_KEY":            {"worker"},
 	}

@@ -233,24 +233,34 @@ func TestSystemdUnits(t *testing.T) {
 	}
 	worker := filepath.Join(imageBinaries(t), "worker")
 	flags := workerFlags(t, worker)
-	for _, want := range []string{"config", "http-addr", "migrate"} {
+	for _, want := range []string{"config", "http-addr"} {
 		require.Contains(t, flags, want)
 	}
+	require.NotContains(t, flags, "migrate", "the worker changes no schema: `worker migrate` does")
 
 	units, err := filepath.Glob(filepath.Join(root, "deploy", "systemd", "*.service"))
 	require.NoError(t, err)
-	require.Len(t, units, 2)
+	require.Len(t, units, 3)
 	for _, u := range units {
 		base := filepath.Base(u)
 		kv := unitKeys(t, u)
 		require.Equal(t, []string{"/etc/proxmox-terminate/worker.env"}, kv["EnvironmentFile"], base)
 		require.Equal(t, []string{"yes"}, kv["DynamicUser"], "%s runs as an unprivileged user", base)
-		require.Equal(t, []string{"on-failure"}, kv["Restart"], base)
-		require.Equal(t, []string{"multi-user.target"}, kv["WantedBy"], base)
 		require.Len(t, kv["ExecStart"], 1)
 		argv := strings.Fields(kv["ExecStart"][0])
 		require.Equal(t, "/usr/local/bin/proxmox-terminate-worker", argv[0], base)
-		for i := 1; i < len(argv); i++ {
+		first := 1
+		if base == "proxmox-terminate-migrate.service" {
+			// Run on purpose, never at boot: a oneshot with no [Install].
+			require.Equal(t, []string{"oneshot"}, kv["Type"], base)
+			require.Empty(t, kv["WantedBy"], base)
+			require.Equal(t, "migrate", argv[1], base)
+			first = 2
+		} else {
+			require.Equal(t, []string{"on-failure"}, kv["Restart"], base)
+			require.Equal(t, []string{"multi-user.target"}, kv["WantedBy"], base)
+		}
+		for i := first; i < len(argv); i++ {
 			require.True(t, strings.HasPrefix(argv[i], "--"), "%s: %s", base, argv[i])
 			name, _, hasValue := strings.Cut(strings.TrimPrefix(argv[i], "--"), "=")
 			require.Contains(t, flags, name, "%s: the worker has no --%s", base, name)

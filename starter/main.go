@@ -22,7 +22,9 @@ const usage = `usage:
   starter status        --service-id N [--follow] [--config FILE]
   starter reset         --service-id N --to terminate|remove|ready|creation|set_ip|change_package|set_dns_records [--config FILE]
   starter delete-record --service-id N [--config FILE]
-  starter plan          --service-id N [--config FILE]   (dry run: what a termination would do; changes nothing)`
+  starter plan          --service-id N [--json] [--config FILE]   (dry run: what a termination would do; changes nothing)
+  starter adopt         --service-id N | --all [--dry-run] [--json] [--concurrency 8] [--config FILE]
+  starter list          [--vm-status S] [--json] [--config FILE]`
 
 // Exit codes.
 const (
@@ -43,6 +45,7 @@ type opts struct {
 	to        string
 	config    string
 	timeout   time.Duration
+	extra     extraOpts // adopt, list and --json (cli.go)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -84,7 +87,7 @@ func parse(args []string) (opts, error) {
 	}
 	o.cmd = args[0]
 	switch o.cmd {
-	case "terminate", "status", "reset", "delete-record", "plan":
+	case "terminate", "status", "reset", "delete-record", "plan", "adopt", "list":
 	case "-h", "--help", "help":
 		return o, fmt.Errorf("%w: help", errUsage)
 	default:
@@ -97,11 +100,15 @@ func parse(args []string) (opts, error) {
 	fs.StringVar(&o.to, "to", "", "reset: the target vm_status")
 	fs.StringVar(&o.config, "config", "", "config file")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Second, "overall deadline (not with --follow)")
+	o.extra.flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if err := o.extra.check(fs, &o, *id); err != nil || o.extra.noServiceID {
+		return o, err
 	}
 	n, err := parseServiceID(*id)
 	if err != nil {

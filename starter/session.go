@@ -48,7 +48,10 @@ func newSession(ctx context.Context, path string) (*session, error) {
 	}()
 	store, err := dbmodel.Open(cfg.Database)
 	if err == nil {
-		if err = store.Ping(ctx); err != nil {
+		if err = store.Ping(ctx); err == nil {
+			err = store.CheckSchema(ctx) // our tables at this binary's version, or one line naming `worker migrate`
+		}
+		if err != nil {
 			store.Close()
 		}
 	}
@@ -88,6 +91,9 @@ func (s *session) temporal(ctx context.Context) (client.Client, error) {
 }
 
 func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, error) {
+	if o.extra.json {
+		return s.dispatchExtra(ctx, o, out) // --json (cli.go)
+	}
 	switch o.cmd {
 	case "terminate":
 		return s.terminate(ctx, o, out)
@@ -99,6 +105,8 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 		return s.deleteRecord(ctx, o, out)
 	case "plan":
 		return s.plan(ctx, o, out)
+	case "adopt", "list":
+		return s.dispatchExtra(ctx, o, out) // cli.go
 	}
 	return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
 }
@@ -143,7 +151,7 @@ func (s *session) query(ctx context.Context, serviceID int) (pipeline.Status, er
 }
 
 func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, error) {
-	svc, err := s.store.LoadService(ctx, o.serviceID)
+	svc, err := s.loadForClick(ctx, o.serviceID) // a foreign source: the identity snapshot (snapshot.go)
 	if err != nil {
 		return exitError, err
 	}

@@ -1,7 +1,9 @@
 // Command worker runs the TerminateWorkflow and its activities on the
 // proxmox-terminate task queue. It prints every pipeline line, flushed,
 // logs structured JSON to stderr, and serves /healthz and /metrics on
-// --http-addr.
+// --http-addr. `worker migrate --config FILE` creates or updates our own
+// tables; the worker itself never changes a schema and refuses to start
+// on a database that is not migrated.
 package main
 
 import (
@@ -27,13 +29,20 @@ import (
 )
 
 func main() {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "migrate" {
+		os.Exit(migrateMain(args[1:], os.Stdout, os.Stderr))
+	}
+	if err := refuseMigrateFlag(args); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
 	cfgPath := flag.String("config", "", "config file (default $"+config.EnvPath+" or ./config.yaml)")
-	migrate := flag.Bool("migrate", true, "create/update this project's own tables (never WHMCS's)")
 	httpAddr := flag.String("http-addr", "127.0.0.1:9090", "address of /healthz and /metrics (empty: off)")
 	flag.Parse()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(*cfgPath, *migrate, *httpAddr, logger); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+	if err := run(*cfgPath, *httpAddr, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", oneLine(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -41,13 +50,13 @@ func main() {
 // dialPatience is how long the worker keeps trying to reach Temporal at start.
 const dialPatience = 2 * time.Minute
 
-func run(cfgPath string, migrate bool, httpAddr string, logger *slog.Logger) error {
+func run(cfgPath string, httpAddr string, logger *slog.Logger) error {
 	start := time.Now()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
 	}
-	deps, err := app.Open(cfg, os.Stdout, migrate)
+	deps, err := app.Open(cfg, os.Stdout)
 	if err != nil {
 		return err
 	}

@@ -183,8 +183,14 @@ func run(cli, dir string, hold bool) error {
 	if err := whmcsschema.Create(store.DB()); err != nil {
 		return err
 	}
-	if err := store.MigrateOwnTables(); err != nil {
+	// Our own tables, as an operator creates them: `worker migrate` (the
+	// worker itself only checks the schema version).
+	rep, err := store.Migrate(context.Background())
+	if err != nil {
 		return err
+	}
+	for _, l := range rep.Lines {
+		say("$ worker migrate: %s", l)
 	}
 	if err := stack.Seed(context.Background(), store, stack.Service{
 		ID: serviceID, UserID: 77, Domain: fqdn, DedicatedIP: ipv4, AssignedIPs: ipv6 + "\n",

@@ -41,9 +41,9 @@ type Deps struct {
 	ModuleLog *activities.ModuleLogWriter
 }
 
-// Open connects the store and builds clients. It checks WHMCS's schema and,
-// when migrate is set, creates this project's own tables.
-func Open(cfg *config.Config, out io.Writer, migrate bool) (*Deps, error) {
+// Open connects the store and builds clients. It checks WHMCS's schema and
+// that our own tables are migrated (`worker migrate`); it changes no schema.
+func Open(cfg *config.Config, out io.Writer) (*Deps, error) {
 	store, err := dbmodel.Open(cfg.Database)
 	if err != nil {
 		return nil, err
@@ -52,11 +52,9 @@ func Open(cfg *config.Config, out io.Writer, migrate bool) (*Deps, error) {
 		store.Close()
 		return nil, err
 	}
-	if migrate {
-		if err := store.MigrateOwnTables(); err != nil {
-			store.Close()
-			return nil, err
-		}
+	if err := store.CheckSchema(context.Background()); err != nil {
+		store.Close()
+		return nil, err
 	}
 	acts := &activities.Activities{Store: store, Out: out, Secrets: cfg.Secrets()}
 	writer := activities.NewModuleLogWriter(store, activities.ModuleLogWriterOptions{})

@@ -18,7 +18,7 @@ import (
 // dropped and counted.
 func TestDepsCloseFlushesTheModuleLog(t *testing.T) {
 	store, dbcfg := testenv.NewDatabase(t)
-	deps, err := app.Open(&config.Config{Database: dbcfg}, io.Discard, false)
+	deps, err := app.Open(&config.Config{Database: dbcfg}, io.Discard)
 	require.NoError(t, err)
 	for i := 0; i < 3; i++ {
 		deps.ModuleLog.Add(dbmodel.ModuleLogEntry{Action: "proxmox GET /version"})

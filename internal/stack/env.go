@@ -67,7 +67,7 @@ func (e *Env) Start(o Options) *Stack {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	if o.DB == (dbmodel.Config{}) {
+	if o.DB.Driver == "" && o.DB.DSN == "" {
 		o.DB = e.DB
 	}
 	if o.TemporalHost == "" {

@@ -110,7 +110,7 @@ func Start(o Options) (*Stack, error) {
 		sim.Close()
 		return nil, err
 	}
-	deps, err := app.Open(loaded, o.WorkerOut, true)
+	deps, err := app.Open(loaded, o.WorkerOut)
 	if err != nil {
 		sim.Close()
 		return nil, err
