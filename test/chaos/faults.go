@@ -71,8 +71,10 @@ var Classes = []Class{
 	{Name: "node_flaky", Weight: 2, Success: true, Transient: `No route to host`, Faults: func(vmid int) []pvesim.Fault {
 		return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultNodeUnreachable, Count: 3, Message: "No route to host"}}
 	}},
+	// On the stop phase's status reads: a 401 at the click is refused with
+	// one line (the admin must fix the token), so it never starts a run.
 	{Name: "token_flaky", Weight: 1, Success: true, Refusal: `access expired`, Faults: func(vmid int) []pvesim.Fault {
-		return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultTokenExpired, Count: 2}}
+		return []pvesim.Fault{{VMID: vmid, Route: routeStatus, Method: "GET", Kind: pvesim.FaultTokenExpired, Count: 2}}
 	}},
 	{Name: "lock_once", Weight: 2, Success: true, Transient: `got timeout`, Faults: func(vmid int) []pvesim.Fault {
 		return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultLockTimeout, Count: 1}}
