@@ -110,8 +110,10 @@ var Classes = []Class{
 	{Name: "destroy_fail", Weight: 2, Success: true, Refusal: `chaos: lvremove failed`, Lift: noLift, Faults: func(vmid int) []pvesim.Fault {
 		return []pvesim.Fault{{VMID: vmid, Route: routeVM, Method: "DELETE", Kind: pvesim.FaultDeleteTaskFail, Count: 1, Message: "chaos: lvremove failed"}}
 	}},
+	// The token expires after the click (a 401 at the click is refused):
+	// every DELETE is refused.
 	{Name: "token_expired", Weight: 1, Refusal: `access expired`, Faults: func(vmid int) []pvesim.Fault {
-		return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultTokenExpired}}
+		return []pvesim.Fault{{VMID: vmid, Route: routeVM, Method: "DELETE", Kind: pvesim.FaultTokenExpired}}
 	}},
 	{Name: "node_down", Weight: 1, Refusal: `No route to host`, Faults: func(vmid int) []pvesim.Fault {
 		return []pvesim.Fault{{VMID: vmid, Kind: pvesim.FaultNodeUnreachable, Message: "No route to host"}}
