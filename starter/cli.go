@@ -18,6 +18,9 @@ type extraOpts struct {
 	json        bool
 	concurrency int
 	vmStatus    string
+	search      string
+	limit       int
+	offset      int
 	noServiceID bool // adopt --all and list take no --service-id
 }
 
@@ -27,6 +30,9 @@ func (e *extraOpts) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&e.json, "json", false, "status, plan, adopt, list: one JSON document on stdout")
 	fs.IntVar(&e.concurrency, "concurrency", 8, "adopt: Proxmox reads in flight")
 	fs.StringVar(&e.vmStatus, "vm-status", "", "list: only rows in this vm_status")
+	fs.StringVar(&e.search, "search", "", "list: only rows whose service id is this, or whose domain, IP or VM name contains it")
+	fs.IntVar(&e.limit, "limit", 0, "list: rows at most (0: all)")
+	fs.IntVar(&e.offset, "offset", 0, "list: rows skipped (with --limit)")
 }
 
 // adoptTimeout is adopt's deadline unless --timeout says otherwise: it
@@ -51,7 +57,8 @@ func (e *extraOpts) check(fs *flag.FlagSet, o *opts, id string) error {
 	}
 	for _, err := range []error{
 		only("all", "adopt"), only("dry-run", "adopt"), only("concurrency", "adopt"), only("vm-status", "list"),
-		only("json", "status", "plan", "adopt", "list"),
+		only("search", "list"), only("limit", "list"), only("offset", "list"),
+		only("json", "status", "plan", "adopt", "list", "log"),
 	} {
 		if err != nil {
 			return err
@@ -85,6 +92,15 @@ func (e *extraOpts) check(fs *flag.FlagSet, o *opts, id string) error {
 		if o.timeout <= 0 {
 			return fmt.Errorf("%w: --timeout must be positive", errUsage)
 		}
+		if e.limit < 0 || e.limit > maxListLimit {
+			return fmt.Errorf("%w: --limit must be between 0 and %d", errUsage, maxListLimit)
+		}
+		if e.offset < 0 || (e.offset > 0 && e.limit == 0) {
+			return fmt.Errorf("%w: --offset must not be negative and needs --limit", errUsage)
+		}
+		if len(e.search) > 255 {
+			return fmt.Errorf("%w: --search is longer than 255 characters", errUsage)
+		}
 		e.noServiceID = true
 	}
 	return nil
@@ -100,6 +116,8 @@ func (s *session) dispatchExtra(ctx context.Context, o opts, out io.Writer) (int
 		return s.statusJSON(ctx, o, out)
 	case "plan":
 		return s.planJSON(ctx, o, out)
+	case "log":
+		return s.log(ctx, o, out)
 	}
 	return exitUsage, fmt.Errorf("--json is not for %s", o.cmd)
 }

@@ -67,15 +67,36 @@ func TestJSONOutputs(t *testing.T) {
 
 	code, out = starter("list", "--json", "--vm-status", "remove")
 	require.Equal(t, exitOK, code)
-	var list map[string][]map[string]any
+	var top map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(out, &top))
+	require.Equal(t, []string{"limit", "offset", "rows", "total"}, keys(top))
+	var list struct {
+		Rows  []map[string]any `json:"rows"`
+		Total int              `json:"total"`
+	}
 	require.NoError(t, json.Unmarshal(out, &list))
-	require.Len(t, list["rows"], 1)
-	row := list["rows"][0]
-	require.Equal(t, []string{"attempt", "last_error", "node", "phase", "server", "service_id", "updated", "vm_name", "vm_status", "vmid"}, keys(row))
+	require.Len(t, list.Rows, 1)
+	require.Equal(t, 1, list.Total)
+	row := list.Rows[0]
+	require.Equal(t, []string{"attempt", "domain", "last_error", "node", "phase", "server", "service_id", "updated", "vm_name", "vm_status", "vmid", "workflow_id"}, keys(row))
+	require.Equal(t, "terminate-"+sid, row["workflow_id"])
 	require.Equal(t, float64(id), row["service_id"])
 	require.Equal(t, "remove", row["vm_status"])
 	require.Equal(t, float64(1), row["attempt"])
 	require.NotEmpty(t, row["phase"])
+
+	code, out = starter("log", "--service-id", sid, "--json")
+	require.Equal(t, exitOK, code)
+	var logDoc struct {
+		ServiceID int              `json:"service_id"`
+		Attempts  []map[string]any `json:"attempts"`
+	}
+	require.NoError(t, json.Unmarshal(out, &logDoc))
+	require.Equal(t, id, logDoc.ServiceID)
+	require.Len(t, logDoc.Attempts, 1)
+	require.Equal(t, []string{"action", "attempt", "duration_ms", "errors", "lines", "phase", "result", "started_at"}, keys(logDoc.Attempts[0]))
+	require.Equal(t, "success", logDoc.Attempts[0]["result"])
+	require.NotEmpty(t, logDoc.Attempts[0]["lines"])
 
 	code, out = starter("plan", "--service-id", sid, "--json")
 	require.Equal(t, exitError, code, "a removed VM: the plan refuses")

@@ -24,7 +24,8 @@ const usage = `usage:
   starter delete-record --service-id N [--config FILE]
   starter plan          --service-id N [--json] [--config FILE]   (dry run: what a termination would do; changes nothing)
   starter adopt         --service-id N | --all [--dry-run] [--json] [--concurrency 8] [--config FILE]
-  starter list          [--vm-status S] [--json] [--config FILE]`
+  starter list          [--vm-status S] [--search TEXT] [--limit N [--offset N]] [--json] [--config FILE]
+  starter log           --service-id N [--json] [--config FILE]   (the action log: one row per terminate attempt)`
 
 // Exit codes.
 const (
@@ -87,7 +88,7 @@ func parse(args []string) (opts, error) {
 	}
 	o.cmd = args[0]
 	switch o.cmd {
-	case "terminate", "status", "reset", "delete-record", "plan", "adopt", "list":
+	case "terminate", "status", "reset", "delete-record", "plan", "adopt", "list", "log":
 	case "-h", "--help", "help":
 		return o, fmt.Errorf("%w: help", errUsage)
 	default:

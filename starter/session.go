@@ -105,7 +105,7 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 		return s.deleteRecord(ctx, o, out)
 	case "plan":
 		return s.plan(ctx, o, out)
-	case "adopt", "list":
+	case "adopt", "list", "log":
 		return s.dispatchExtra(ctx, o, out) // cli.go
 	}
 	return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
