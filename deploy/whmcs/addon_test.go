@@ -1,0 +1,300 @@
+package whmcs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/stretchr/testify/require"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
+	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+)
+
+// Products of the addon's tests, by provisioning module.
+const (
+	productPVEWHMCS = 1 // pvewhmcs: handed off when configured
+	productOther    = 2 // cpanel: never handed off
+	adminAllowed    = 1 // role 1, granted the addon
+	adminOther      = 2 // role 2, not granted
+)
+
+var (
+	addonDir     = filepath.Join("modules", "addons", "proxmoxterminate")
+	addonHarness = filepath.Join("testdata", "addon_harness.php")
+)
+
+// whmcs is the real stack with the WHMCS tables the addon needs, the addon
+// configured and active, as the shim sees it.
+type whmcs struct {
+	realStack
+	bin   string
+	env   []string
+	calls string // what the stand-in pvewhmcs module records
+}
+
+func newWHMCS(t *testing.T, settings map[string]string) whmcs {
+	t.Helper()
+	w := whmcs{realStack: newStack(t), bin: starter(t)}
+	db := w.store.DB()
+	require.NoError(t, whmcsschema.CreateAddonTables(db))
+	require.NoError(t, whmcsschema.InsertProduct(db, productPVEWHMCS, "VPS (Proxmox VE for WHMCS)", "pvewhmcs"))
+	require.NoError(t, whmcsschema.InsertProduct(db, productOther, "Shared hosting", "cpanel"))
+	require.NoError(t, whmcsschema.InsertAdmin(db, adminAllowed, 1, "allowed"))
+	require.NoError(t, whmcsschema.InsertAdmin(db, adminOther, 2, "other"))
+	all := map[string]string{
+		"modules": "pvewhmcs, puqProxmoxKVM", "starter": w.bin, "config": w.st.ConfigPath, "timeout": "20",
+		"envfile": "", "webui": "http://127.0.0.1:8233/namespaces/default/workflows", "todo": "on", "access": "1",
+		"version": "1.0",
+	}
+	for k, v := range settings {
+		all[k] = v
+	}
+	require.NoError(t, whmcsschema.SetAddonSettings(db, "proxmoxterminate", all))
+
+	dsn, err := mysql.ParseDSN(w.store.Config().DSN)
+	require.NoError(t, err)
+	abs, err := filepath.Abs(addonDir)
+	require.NoError(t, err)
+	mods, err := filepath.Abs(filepath.Join("testdata", "modules"))
+	require.NoError(t, err)
+	w.calls = filepath.Join(t.TempDir(), "module-calls")
+	w.env = append(os.Environ(),
+		"SHIM_DSN=mysql:host="+strings.Split(dsn.Addr, ":")[0]+";port="+portOf(dsn.Addr)+";dbname="+dsn.DBName+";charset=utf8mb4",
+		"SHIM_USER="+dsn.User, "SHIM_ADDON="+abs, "SHIM_MODULES="+mods, "SHIM_CALLS="+w.calls)
+	return w
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		return addr[i+1:]
+	}
+	return "3306"
+}
+
+// event runs one WHMCS event through the shim and decodes its JSON.
+func (w whmcs) event(t *testing.T, out any, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, php(t), append([]string{addonHarness}, args...)...)
+	cmd.Env = w.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "php: %s", stderr.String())
+	require.Empty(t, stderr.String(), "php printed warnings or notices")
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), out), stdout.String())
+}
+
+// service seeds a service of the product with a running VM on the simulator.
+func (w whmcs) service(t *testing.T, product int, status string) (id, vmid int) {
+	t.Helper()
+	id = stack.NextID()
+	vmid = 1000 + id%8000
+	fqdn := fmt.Sprintf("%d-addon.example.com", id)
+	require.NoError(t, stack.AddVMWithBackups(w.st.Sim, "pve1", vmid, fqdn, 300*time.Millisecond))
+	require.NoError(t, stack.Seed(context.Background(), w.store, stack.Service{
+		ID: id, UserID: id + 500000, Domain: fqdn, DedicatedIP: "192.0.2.80", VMID: vmid, Node: "pve1", VMName: fqdn, VMStatus: status,
+	}))
+	require.NoError(t, w.store.DB().Exec("UPDATE tblhosting SET packageid = ? WHERE id = ?", product, id).Error)
+	return id, vmid
+}
+
+func (w whmcs) domainStatus(t *testing.T, id int) string {
+	t.Helper()
+	var s string
+	require.NoError(t, w.store.DB().Raw("SELECT domainstatus FROM tblhosting WHERE id = ?", id).Scan(&s).Error)
+	return s
+}
+
+func (w whmcs) activity(t *testing.T, id int) []string {
+	t.Helper()
+	var rows []string
+	require.NoError(t, w.store.DB().Raw("SELECT description FROM tblactivitylog WHERE description LIKE ? ORDER BY id",
+		"proxmox-terminate: service #"+strconv.Itoa(id)+":%").Scan(&rows).Error)
+	return rows
+}
+
+func (w whmcs) moduleCalls(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(w.calls)
+	if os.IsNotExist(err) {
+		return ""
+	}
+	require.NoError(t, err)
+	return string(b)
+}
+
+type terminateEvent struct {
+	Result      string `json:"result"`
+	ModuleCalls []struct {
+		Module    string `json:"module"`
+		Action    string `json:"action"`
+		Processed string `json:"processed"`
+	} `json:"module_calls"`
+}
+
+func TestAddonLints(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(addonDir, "*.php"))
+	require.NoError(t, err)
+	lib, err := filepath.Glob(filepath.Join(addonDir, "lib", "*.php"))
+	require.NoError(t, err)
+	shim, err := filepath.Glob(filepath.Join("testdata", "*.php"))
+	require.NoError(t, err)
+	for _, f := range append(append(files, lib...), shim...) {
+		out, err := exec.Command(php(t), "-l", f).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+}
+
+// The hand-off: the product's module (pvewhmcs) never runs; the starter
+// queues the run, the service is Terminated, and the run removes the VM.
+func TestHandoffRunsTheStarterInsteadOfTheModule(t *testing.T) {
+	w := newWHMCS(t, nil)
+	id, vmid := w.service(t, productPVEWHMCS, "ready")
+
+	var ev terminateEvent
+	w.event(t, &ev, "terminate", strconv.Itoa(id))
+	require.Equal(t, "Function Aborted by Action Hook Code", ev.Result, "WHMCS reports the abort that keeps pvewhmcs's terminate from running")
+	require.Empty(t, w.moduleCalls(t), "pvewhmcs_TerminateAccount must never run for a handed-off service")
+	require.Equal(t, "Terminated", w.domainStatus(t, id))
+	log := w.activity(t, id)
+	require.Len(t, log, 1)
+	require.Contains(t, log[0], "termination queued (hand-off from pvewhmcs); the service is Terminated")
+	require.Len(t, ev.ModuleCalls, 1)
+	require.Equal(t, "success", ev.ModuleCalls[0].Processed)
+	require.Equal(t, "TerminateAccount (hand-off from pvewhmcs)", ev.ModuleCalls[0].Action)
+
+	require.Eventually(t, func() bool { return !w.st.Sim.VMExists(vmid) }, 90*time.Second, 200*time.Millisecond)
+	require.Eventually(t, func() bool {
+		svc, err := w.store.LoadService(context.Background(), id)
+		return err == nil && svc.VM.VMStatus == dbmodel.StatusRemove
+	}, 30*time.Second, 200*time.Millisecond)
+}
+
+// The starter refuses (here: the service has no VM row): the service stays
+// Active, pvewhmcs's terminate still does not run, and the starter's error
+// line is in the Activity Log.
+func TestHandoffErrorLeavesTheServiceAsItWas(t *testing.T) {
+	w := newWHMCS(t, nil)
+	id := stack.NextID()
+	require.NoError(t, whmcsschema.InsertService(w.store.DB(), whmcsschema.Service{ID: id, UserID: id + 500000, Domain: "novm.example.com"}))
+	require.NoError(t, w.store.DB().Exec("UPDATE tblhosting SET packageid = ? WHERE id = ?", productPVEWHMCS, id).Error)
+
+	var ev terminateEvent
+	w.event(t, &ev, "terminate", strconv.Itoa(id))
+	require.Equal(t, "Function Aborted by Action Hook Code", ev.Result)
+	require.Empty(t, w.moduleCalls(t))
+	require.Equal(t, "Active", w.domainStatus(t, id))
+	log := w.activity(t, id)
+	require.Len(t, log, 1)
+	require.Contains(t, log[0], "hand-off from pvewhmcs failed: error: ")
+	require.Contains(t, log[0], "Nothing was changed and pvewhmcs's own terminate did not run.")
+	_, ok, err := w.store.OwnRow(context.Background(), id)
+	require.NoError(t, err)
+	require.False(t, ok, "nothing was written for the service")
+}
+
+// Products whose module is not configured are left to their module.
+func TestProductsOfOtherModulesAreLeftAlone(t *testing.T) {
+	w := newWHMCS(t, map[string]string{"modules": "puqProxmoxKVM"})
+	id, vmid := w.service(t, productPVEWHMCS, "ready")
+
+	var ev terminateEvent
+	w.event(t, &ev, "terminate", strconv.Itoa(id))
+	require.Equal(t, "success", ev.Result, "pvewhmcs's own terminate ran and succeeded")
+	require.Equal(t, fmt.Sprintf("pvewhmcs_TerminateAccount %d\n", id), w.moduleCalls(t))
+	require.Equal(t, "Terminated", w.domainStatus(t, id))
+	require.Empty(t, w.activity(t, id))
+	require.Empty(t, ev.ModuleCalls, "the starter was not run")
+	svc, err := w.store.LoadService(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, "ready", svc.VM.VMStatus)
+	require.True(t, w.st.Sim.VMExists(vmid))
+}
+
+func (w whmcs) failAttempt(t *testing.T, id, attempt int, lastError string) {
+	t.Helper()
+	require.NoError(t, w.store.DB().Exec("UPDATE "+w.store.Config().VMTable+" SET vm_status = 'error_terminate', terminate_attempts = ?, last_error = ? WHERE service_id = ?",
+		attempt, lastError, id).Error)
+}
+
+func (w whmcs) todos(t *testing.T) []string {
+	t.Helper()
+	var rows []string
+	require.NoError(t, w.store.DB().Raw("SELECT title FROM tbltodolist ORDER BY id").Scan(&rows).Error)
+	return rows
+}
+
+// One To-Do item per failed attempt: a second cron run adds nothing, a new
+// failed attempt adds one.
+func TestTodoItemOncePerFailedAttempt(t *testing.T) {
+	w := newWHMCS(t, nil)
+	id, _ := w.service(t, productPVEWHMCS, "ready")
+	w.failAttempt(t, id, 1, "DELETE refused: VM is locked (backup)")
+
+	var none struct{}
+	w.event(t, &none, "cron")
+	w.event(t, &none, "cron")
+	want := fmt.Sprintf("proxmox-terminate: service #%d termination failed (attempt 1)", id)
+	require.Equal(t, []string{want}, w.todos(t))
+	var desc string
+	require.NoError(t, w.store.DB().Raw("SELECT description FROM tbltodolist").Scan(&desc).Error)
+	require.Contains(t, desc, "DELETE refused: VM is locked (backup)")
+
+	w.failAttempt(t, id, 2, "DELETE refused again")
+	w.event(t, &none, "cron")
+	require.Equal(t, []string{want, fmt.Sprintf("proxmox-terminate: service #%d termination failed (attempt 2)", id)}, w.todos(t))
+
+	// Switched off, the check adds nothing.
+	require.NoError(t, w.store.DB().Exec("UPDATE tbladdonmodules SET value = '' WHERE module = 'proxmoxterminate' AND setting = 'todo'").Error)
+	w.failAttempt(t, id, 3, "and again")
+	w.event(t, &none, "cron")
+	require.Len(t, w.todos(t), 2)
+}
+
+type panelEvent struct {
+	Fields []map[string]string `json:"fields"`
+}
+
+// The service page's panel: state and the error_terminate actions, for a
+// granted admin and a handed-off product only, with everything escaped.
+func TestServicePanel(t *testing.T) {
+	w := newWHMCS(t, nil)
+	id, _ := w.service(t, productPVEWHMCS, "ready")
+	w.failAttempt(t, id, 1, `node pve1 unreachable <script>alert("x")</script>`)
+
+	var ev panelEvent
+	w.event(t, &ev, "panel", strconv.Itoa(id), strconv.Itoa(adminAllowed))
+	require.Len(t, ev.Fields, 1)
+	html := ev.Fields[0]["Proxmox termination"]
+	require.Contains(t, html, `data-status="error_terminate"`)
+	require.Contains(t, html, "attempt 1")
+	require.Contains(t, html, `&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;`)
+	require.NotContains(t, html, `<script>alert`)
+	for _, b := range []string{">Retry<", ">Mark removed<", ">Delete record<"} {
+		require.Contains(t, html, b)
+	}
+	require.Contains(t, html, `name="token"`)
+
+	// An admin whose role is not granted the addon sees no panel.
+	ev = panelEvent{}
+	w.event(t, &ev, "panel", strconv.Itoa(id), strconv.Itoa(adminOther))
+	require.Empty(t, ev.Fields)
+
+	// A service of a product that is not handed off gets no panel.
+	other, _ := w.service(t, productOther, "ready")
+	ev = panelEvent{}
+	w.event(t, &ev, "panel", strconv.Itoa(other), strconv.Itoa(adminAllowed))
+	require.Empty(t, ev.Fields)
+}
