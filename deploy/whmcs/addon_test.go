@@ -38,12 +38,13 @@ var (
 // configured and active, as the shim sees it.
 type whmcs struct {
 	realStack
-	bin   string
-	env   []string
-	calls string // what the stand-in pvewhmcs module records
+	bin     string
+	shimEnv []string // what the shim reads, added to the environment
+	env     []string
+	calls   string // what the stand-in pvewhmcs module records
 }
 
-func newWHMCS(t *testing.T, settings map[string]string) whmcs {
+func newWHMCS(t testing.TB, settings map[string]string) whmcs {
 	t.Helper()
 	w := whmcs{realStack: newStack(t), bin: starter(t)}
 	db := w.store.DB()
@@ -69,9 +70,10 @@ func newWHMCS(t *testing.T, settings map[string]string) whmcs {
 	mods, err := filepath.Abs(filepath.Join("testdata", "modules"))
 	require.NoError(t, err)
 	w.calls = filepath.Join(t.TempDir(), "module-calls")
-	w.env = append(os.Environ(),
+	w.shimEnv = append([]string(nil),
 		"SHIM_DSN=mysql:host="+strings.Split(dsn.Addr, ":")[0]+";port="+portOf(dsn.Addr)+";dbname="+dsn.DBName+";charset=utf8mb4",
 		"SHIM_USER="+dsn.User, "SHIM_ADDON="+abs, "SHIM_MODULES="+mods, "SHIM_CALLS="+w.calls)
+	w.env = append(os.Environ(), w.shimEnv...)
 	return w
 }
 
@@ -83,7 +85,7 @@ func portOf(addr string) string {
 }
 
 // event runs one WHMCS event through the shim and decodes its JSON.
-func (w whmcs) event(t *testing.T, out any, args ...string) {
+func (w whmcs) event(t testing.TB, out any, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

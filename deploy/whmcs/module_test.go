@@ -44,7 +44,7 @@ var (
 )
 
 // php returns the php binary, failing (never skipping) when it is missing.
-func php(t *testing.T) string {
+func php(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("php")
 	if err != nil {
@@ -127,14 +127,14 @@ type realStack struct {
 	store *dbmodel.Store
 }
 
-func newStack(t *testing.T) realStack {
+func newStack(t testing.TB) realStack {
 	t.Helper()
 	e := stack.NewEnv(t, stack.EnvOptions{NoPDNS: true})
 	return realStack{st: e.Start(stack.Options{}), store: e.Store}
 }
 
 // starter builds the real starter once per test binary.
-func starter(t *testing.T) string {
+func starter(t testing.TB) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()

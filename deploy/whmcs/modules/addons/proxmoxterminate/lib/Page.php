@@ -140,7 +140,7 @@ final class Page
         $actions = '<button type="button" class="pt-log" data-service="' . $id . '">Log</button> '
             . '<button type="button" class="pt-reset" data-service="' . $id . '" data-status="' . View::h($st) . '">Reset</button>';
         if ($st === 'error_terminate' || $st === 'remove') {
-            $actions .= ' <button type="button" class="pt-delete" data-service="' . $id . '" title="Delete Record">&#128465; Delete Record</button>';
+            $actions .= ' <button type="button" class="pt-delete" data-service="' . $id . '" title="Delete Record">Delete Record</button>';
         }
         $web = $this->settings->webui();
         if ($web !== '') {
