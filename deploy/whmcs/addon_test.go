@@ -182,6 +182,17 @@ func TestHandoffRunsTheStarterInsteadOfTheModule(t *testing.T) {
 		svc, err := w.store.LoadService(context.Background(), id)
 		return err == nil && svc.VM.VMStatus == dbmodel.StatusRemove
 	}, 30*time.Second, 200*time.Millisecond)
+
+	// The service page's panel shows the hand-off and the run's live lines.
+	var panel panelEvent
+	w.event(t, &panel, "panel", strconv.Itoa(id), strconv.Itoa(adminAllowed))
+	require.Len(t, panel.Fields, 1)
+	html := panel.Fields[0]["Proxmox termination"]
+	require.Contains(t, html, `data-status="remove"`)
+	require.Contains(t, html, "termination queued (hand-off from pvewhmcs)")
+	require.Contains(t, html, `<pre class="pt-lines">`)
+	require.Contains(t, html, fmt.Sprintf("DELETE VM vmid=%d", vmid))
+	require.NotContains(t, html, "Retry", "actions only on error_terminate")
 }
 
 // The starter refuses (here: the service has no VM row): the service stays
@@ -287,7 +298,7 @@ func TestServicePanel(t *testing.T) {
 	for _, b := range []string{">Retry<", ">Mark removed<", ">Delete record<"} {
 		require.Contains(t, html, b)
 	}
-	require.Contains(t, html, `name="token"`)
+	require.Contains(t, html, `fields.token=`, "the actions carry the CSRF token")
 
 	// An admin whose role is not granted the addon sees no panel.
 	ev = panelEvent{}

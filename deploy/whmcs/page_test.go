@@ -40,7 +40,7 @@ func (w whmcs) vmStatus(t *testing.T, id int) string {
 // nothing changed. PT_SCREENSHOTS=dir writes the screenshots docs/ shows.
 func TestVMManagementPageInChromium(t *testing.T) {
 	w := newWHMCS(t, nil)
-	failed, _ := w.service(t, productPVEWHMCS, "ready")
+	failed, failedVM := w.service(t, productPVEWHMCS, "ready")
 	w.failAttempt(t, failed, 1, `DELETE refused: VM is locked (backup) <img src=x onerror="document.title='pwned-error'">`)
 	hostile, _ := w.service(t, productPVEWHMCS, "ready")
 	require.NoError(t, w.store.DB().Exec("UPDATE tblhosting SET domain = ? WHERE id = ?",
@@ -122,8 +122,19 @@ func TestVMManagementPageInChromium(t *testing.T) {
 	b.eval(`var p=document.getElementById('pt-panel');return p?p.textContent:""`, &panel)
 	require.Contains(t, panel, "error_terminate")
 	require.Contains(t, panel, "Last error: node pve1 unreachable")
-	require.Contains(t, panel, "Retry")
 	b.screenshot(shots, "whmcs-service-panel.png")
+
+	// Retry from the panel, which sits inside the service's own form: it
+	// re-queues the termination, and the run removes the VM.
+	b.click(`button.pt-retry`)
+	banner = ""
+	require.Eventually(t, func() bool {
+		b.eval(`var e=document.querySelector('.pt-banner');return e?e.textContent:""`, &banner)
+		return banner != ""
+	}, 30e9, 100e6)
+	require.Equal(t, "Service #"+strconv.Itoa(failed)+" reset to terminate.", banner)
+	require.Eventually(t, func() bool { return !w.st.Sim.VMExists(failedVM) }, 90e9, 200e6)
+	require.Eventually(t, func() bool { return w.vmStatus(t, failed) == "remove" }, 30e9, 200e6)
 }
 
 // A token from the admin's own session is accepted by a plain client too:

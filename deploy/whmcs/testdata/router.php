@@ -17,11 +17,14 @@ if ($path === '/addonmodules.php') {
     proxmoxterminate_output($vars);
     $body = ob_get_clean();
 } elseif ($path === '/clientsservices.php') {
+    // As in WHMCS, the tab's fields sit inside the service's own form.
+    $body .= '<form method="post" action="/clientsservices.php?action=save" id="servicecontent">';
     foreach (run_hook('AdminClientServicesTabFields', array('id' => (int) ($_GET['id'] ?? 0))) as $fields) {
         foreach ($fields as $label => $html) {
             $body .= '<div class="fieldlabel">' . htmlspecialchars($label) . '</div><div class="fieldarea">' . $html . '</div>';
         }
     }
+    $body .= '<button type="submit">Save Changes</button></form>';
 } else {
     http_response_code(404);
     exit;

@@ -54,11 +54,12 @@ final class Panel
             $html .= '<pre class="pt-lines">' . View::h(implode("\n", $lines)) . '</pre>';
         }
         if ($st['vm_status'] === 'error_terminate') {
-            $html .= View::form(array('action' => 'reset', 'to' => 'terminate', 'service' => $id), 'Retry', 'pt-retry') . ' '
-                . View::form(array('action' => 'reset', 'to' => 'remove', 'service' => $id), 'Mark removed', 'pt-mark-removed',
+            $html .= View::actionButton(array('action' => 'reset', 'to' => 'terminate', 'service' => $id), 'Retry', 'pt-retry') . ' '
+                . View::actionButton(array('action' => 'reset', 'to' => 'remove', 'service' => $id), 'Mark removed', 'pt-mark-removed',
                     'Mark the VM removed without calling Proxmox? Only if you deleted it on Proxmox yourself: its IPs become free for reuse.') . ' '
-                . View::form(array('action' => 'delete', 'service' => $id), 'Delete record', 'pt-delete-record',
-                    'Delete the VM record? It does not touch Proxmox or the service; use it only when the VM is long gone from Proxmox.');
+                . View::actionButton(array('action' => 'delete', 'service' => $id), 'Delete record', 'pt-delete-record',
+                    'Delete the VM record? It does not touch Proxmox or the service; use it only when the VM is long gone from Proxmox.')
+                . View::actionScript();
         }
         return $html . ' <a href="' . View::h(View::PAGE . '&q=' . $id) . '">VM Management</a></div>';
     }

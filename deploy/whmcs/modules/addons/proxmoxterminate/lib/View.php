@@ -30,16 +30,27 @@ final class View
             . self::h($status === '' ? '(none)' : $status) . '</span>';
     }
 
-    /** A POST form with the CSRF token; $fields are hidden inputs. */
-    public static function form(array $fields, $button, $class, $confirm = '')
+    /**
+     * A button that POSTs $fields (and the CSRF token) to VM Management.
+     * The service page renders its fields inside WHMCS's own form, where a
+     * nested form would be dropped, so the button builds its form on click
+     * (View::actionScript), after $confirm when that is not ''.
+     */
+    public static function actionButton(array $fields, $label, $class, $confirm = '')
     {
-        $html = '<form method="post" action="' . self::h(self::PAGE) . '" class="pt-inline"'
-            . ($confirm !== '' ? ' onsubmit="return confirm(' . self::h(json_encode($confirm)) . ')"' : '') . '>'
-            . '<input type="hidden" name="token" value="' . self::h(Auth::token()) . '">';
-        foreach ($fields as $k => $v) {
-            $html .= '<input type="hidden" name="' . self::h($k) . '" value="' . self::h($v) . '">';
-        }
-        return $html . '<button type="submit" class="' . self::h($class) . '">' . self::h($button) . '</button></form>';
+        return '<button type="button" class="pt-action ' . self::h($class) . '" data-pt-fields="' . self::h(json_encode($fields)) . '"'
+            . ' data-pt-confirm="' . self::h($confirm) . '">' . self::h($label) . '</button>';
+    }
+
+    /** The script behind actionButton; once per page. */
+    public static function actionScript()
+    {
+        return '<script>(function(){document.querySelectorAll("button.pt-action").forEach(function(b){b.addEventListener("click",function(){
+var c=b.dataset.ptConfirm;if(c&&!window.confirm(c)){return}
+var f=document.createElement("form");f.method="post";f.action=' . json_encode(self::PAGE) . ';
+var fields=JSON.parse(b.dataset.ptFields);fields.token=' . json_encode(Auth::token()) . ';
+Object.keys(fields).forEach(function(k){var i=document.createElement("input");i.type="hidden";i.name=k;i.value=fields[k];f.appendChild(i)});
+document.body.appendChild(f);f.submit()})})})();</script>';
     }
 
     public static function banner($ok, $text)
