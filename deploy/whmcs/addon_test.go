@@ -46,6 +46,9 @@ type whmcs struct {
 
 func newWHMCS(t testing.TB, settings map[string]string) whmcs {
 	t.Helper()
+	if out, err := exec.Command(php(t), "-m").Output(); err != nil || !strings.Contains(string(out), "\npdo_mysql\n") {
+		t.Fatal("PHP has no pdo_mysql: apt-get install -y php-mysql (the WHMCS shim reads the test database through PDO)")
+	}
 	w := whmcs{realStack: newStack(t), bin: starter(t)}
 	db := w.store.DB()
 	require.NoError(t, whmcsschema.CreateAddonTables(db))

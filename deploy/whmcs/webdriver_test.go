@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-		"io"
+	"io"
 	"net/http"
 	"os"
 	"strings"
