@@ -196,6 +196,15 @@ func TestHandoffRunsTheStarterInsteadOfTheModule(t *testing.T) {
 	require.Contains(t, html, `<pre class="pt-lines">`)
 	require.Contains(t, html, fmt.Sprintf("DELETE VM vmid=%d", vmid))
 	require.NotContains(t, html, "Retry", "actions only on error_terminate")
+
+	// The Log modal has the attempt, its lines included.
+	var logBody struct {
+		HTML string `json:"html"`
+	}
+	w.event(t, &logBody, "log", strconv.Itoa(id))
+	require.Contains(t, logBody.HTML, "Attempt 1 · success · phase ")
+	require.Contains(t, logBody.HTML, fmt.Sprintf("DELETE VM vmid=%d", vmid))
+	require.NotContains(t, logBody.HTML, "pt-banner-error")
 }
 
 // The starter refuses (here: the service has no VM row): the service stays
@@ -313,4 +322,45 @@ func TestServicePanel(t *testing.T) {
 	ev = panelEvent{}
 	w.event(t, &ev, "panel", strconv.Itoa(other), strconv.Itoa(adminAllowed))
 	require.Empty(t, ev.Fields)
+}
+
+// A real failure end to end: a protected VM is handed off, the run ends in
+// error_terminate (Proxmox would refuse the DELETE), and the next cron run
+// adds one To-Do item; the Log modal shows the failure in a red banner.
+func TestHandedOffRunThatFailsBecomesATodoItem(t *testing.T) {
+	w := newWHMCS(t, nil)
+	id := stack.NextID()
+	vmid := 1000 + id%8000
+	fqdn := fmt.Sprintf("%d-protected.example.com", id)
+	spec := stack.RunningVM("pve1", vmid, fqdn, 300*time.Millisecond)
+	spec.Protection = true
+	require.NoError(t, stack.AddVMSpecWithBackups(w.st.Sim, spec))
+	require.NoError(t, stack.Seed(context.Background(), w.store, stack.Service{
+		ID: id, UserID: id + 500000, Domain: fqdn, DedicatedIP: "192.0.2.81", VMID: vmid, Node: "pve1", VMName: fqdn,
+	}))
+	require.NoError(t, w.store.DB().Exec("UPDATE tblhosting SET packageid = ? WHERE id = ?", productPVEWHMCS, id).Error)
+
+	var ev terminateEvent
+	w.event(t, &ev, "terminate", strconv.Itoa(id))
+	require.Empty(t, w.moduleCalls(t))
+	log := w.activity(t, id)
+	require.Len(t, log, 1, "the hand-off's entry")
+	if strings.Contains(log[0], "failed") {
+		t.Fatalf("the click refused the protected VM; this test wants the run's refusal: %s", log[0])
+	}
+	require.Eventually(t, func() bool { return w.vmStatus(t, id) == dbmodel.StatusErrorTerminate }, 90*time.Second, 200*time.Millisecond)
+	require.True(t, w.st.Sim.VMExists(vmid), "nothing destroyed for a DELETE Proxmox refuses")
+
+	var none struct{}
+	w.event(t, &none, "cron")
+	w.event(t, &none, "cron")
+	require.Equal(t, []string{fmt.Sprintf("proxmox-terminate: service #%d termination failed (attempt 1)", id)}, w.todos(t))
+
+	var logBody struct {
+		HTML string `json:"html"`
+	}
+	w.event(t, &logBody, "log", strconv.Itoa(id))
+	require.Contains(t, logBody.HTML, `class="pt-banner pt-banner-error"`)
+	require.Contains(t, logBody.HTML, "Attempt 1 failed: ")
+	require.Contains(t, logBody.HTML, "protection")
 }

@@ -6,6 +6,7 @@
 //   php addon_harness.php panel SERVICE_ID ADMIN_ID  the service page's panel
 //   php addon_harness.php cron                       after a cron run
 //   php addon_harness.php page ADMIN_ID QUERY        VM Management (GET), timed
+//   php addon_harness.php log SERVICE_ID             the Log modal's body
 require __DIR__ . '/shim.php';
 shim_load_addon();
 
@@ -34,6 +35,10 @@ switch ($argv[1]) {
         proxmoxterminate_output($vars);
         $out['html'] = ob_get_clean();
         $out['seconds'] = microtime(true) - $start;
+        break;
+    case 'log':
+        $page = new ProxmoxTerminate\Page(ProxmoxTerminate\Settings::load());
+        $out['html'] = $page->log($argv[2]);
         break;
     default:
         fwrite(STDERR, "unknown event\n");
