@@ -5,10 +5,14 @@ GO        ?= go
 BIN       := bin
 TEMPORAL  := $(BIN)/temporal
 STATICCHECK := $(BIN)/staticcheck
+# The pinned Temporal server v1.29.1 (tools.mod), its SQL tool and schemas.
+TEMPORAL_SERVER := $(BIN)/temporal-server
+TEMPORAL_SQL_TOOL := $(BIN)/temporal-sql-tool
+TEMPORAL_SCHEMA := $(BIN)/temporal-schema
 TEST_TIMEOUT ?= 40m
 BINARIES  := ./worker ./starter ./cmd/pvesim ./cmd/demo
 
-.PHONY: all build test check vet fmt-check tidy-check staticcheck demo bench chaos clean tools
+.PHONY: all build test check vet fmt-check tidy-check staticcheck demo bench chaos clean tools cluster-tools cluster cluster-down
 
 all: build
 
@@ -27,6 +31,31 @@ $(STATICCHECK): tools.mod tools.sum
 	$(GO) build -modfile=tools.mod -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
 
 tools: $(TEMPORAL) $(STATICCHECK)
+
+# The real server shares nearly all its packages with the CLI: once the CLI
+# is built, these take about 15 seconds.
+$(TEMPORAL_SERVER): tools.mod tools.sum $(TEMPORAL)
+	$(GO) build -modfile=tools.mod -o $@ go.temporal.io/server/cmd/server
+
+$(TEMPORAL_SQL_TOOL): tools.mod tools.sum $(TEMPORAL)
+	$(GO) build -modfile=tools.mod -o $@ go.temporal.io/server/cmd/tools/sql
+
+$(TEMPORAL_SCHEMA): tools.mod tools.sum
+	@dir=$$($(GO) mod download -modfile=tools.mod -json go.temporal.io/server | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+	test -d "$$dir/schema/postgresql/v12" || { echo "no PostgreSQL schema in $$dir"; exit 1; }; \
+	rm -rf $@ && cp -r "$$dir/schema/postgresql/v12" $@ && chmod -R u+w $@
+
+cluster-tools: $(TEMPORAL) $(TEMPORAL_SERVER) $(TEMPORAL_SQL_TOOL) $(TEMPORAL_SCHEMA)
+
+# A real Temporal server on the local PostgreSQL (127.0.0.1:5432), frontend
+# 127.0.0.1:7233: schemas, server, namespace and search attributes.
+cluster: cluster-tools
+	$(GO) build -o $(BIN)/cluster ./cmd/cluster
+	$(BIN)/cluster up
+
+cluster-down:
+	$(GO) build -o $(BIN)/cluster ./cmd/cluster
+	$(BIN)/cluster down
 
 build:
 	@mkdir -p $(BIN)
@@ -77,4 +106,4 @@ bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) run ./cmd/bench $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(BIN) .demo
+	rm -rf $(BIN) .demo .cluster
