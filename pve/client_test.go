@@ -156,35 +156,35 @@ func TestShutdownIgnoredFailsTheTaskWithReason(t *testing.T) {
 	require.True(t, vm.Running())
 }
 
-func TestStopOverrulesPendingShutdownOnPVE8(t *testing.T) {
-	e := start(t, "8.2", false, nil)
+// stopAfterPendingShutdown force-stops VM 101 on a PVE of the given version
+// while a shutdown task is still pending, and checks that the stop task
+// succeeds and the VM is stopped.
+func stopAfterPendingShutdown(t *testing.T, version string) (overruled bool, sim *pvesim.Sim) {
+	t.Helper()
+	e := start(t, version, false, nil)
 	c := ctx(t)
 	shut, err := e.client.Shutdown(c, "pve1", 101, 60)
 	require.NoError(t, err)
 	upid, overruled, err := e.client.Stop(c, "pve1", 101, shut)
 	require.NoError(t, err)
-	require.True(t, overruled)
 	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
 	require.NoError(t, err)
 	vm, _ := e.client.VMStatus(c, "pve1", 101)
 	require.False(t, vm.Running())
-	require.Equal(t, 1, countParam(e.sim, "overrule-shutdown"))
+	return overruled, e.sim
+}
+
+func TestStopOverrulesPendingShutdownOnPVE8(t *testing.T) {
+	overruled, sim := stopAfterPendingShutdown(t, "8.2")
+	require.True(t, overruled)
+	require.Equal(t, 1, countParam(sim, "overrule-shutdown"))
 }
 
 func TestStopFallsBackOnPVE7(t *testing.T) {
-	e := start(t, "7.4", false, nil)
-	c := ctx(t)
-	shut, err := e.client.Shutdown(c, "pve1", 101, 60)
-	require.NoError(t, err)
-	upid, overruled, err := e.client.Stop(c, "pve1", 101, shut)
-	require.NoError(t, err)
+	overruled, sim := stopAfterPendingShutdown(t, "7.4")
 	require.False(t, overruled)
-	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
-	require.NoError(t, err)
-	vm, _ := e.client.VMStatus(c, "pve1", 101)
-	require.False(t, vm.Running())
 	// /version said 7.4, so the parameter was never sent.
-	require.Equal(t, 0, countParam(e.sim, "overrule-shutdown"))
+	require.Equal(t, 0, countParam(sim, "overrule-shutdown"))
 }
 
 func TestStopFallsBackWhenVersionUnreadable(t *testing.T) {
