@@ -635,6 +635,27 @@ func jsonObject(b *strings.Builder, n int, entry func(i int)) {
 	b.WriteString("}")
 }
 
+// listing is what a v-list command prints in format: one JSON object of n
+// entries, n plain (tab-separated) lines, or by default the table header
+// then n table lines. Each func writes the i-th entry or line to b.
+func listing(format string, n int, jsonEntry, plainLine func(b *strings.Builder, i int), header string, tableLine func(b *strings.Builder, i int)) string {
+	var b strings.Builder
+	switch format {
+	case "json":
+		jsonObject(&b, n, func(i int) { jsonEntry(&b, i) })
+	case "plain":
+		for i := 0; i < n; i++ {
+			plainLine(&b, i)
+		}
+	default:
+		b.WriteString(header)
+		for i := 0; i < n; i++ {
+			tableLine(&b, i)
+		}
+	}
+	return b.String()
+}
+
 func (s *Server) listDomains(a []string) (int, string) {
 	if len(a) < 1 {
 		return eArgs, "Usage: v-list-dns-domains USER [FORMAT]"
@@ -644,13 +665,10 @@ func (s *Server) listDomains(a []string) (int, string) {
 		return code, msg
 	}
 	names := slices.Sorted(maps.Keys(u.domains))
-	var b strings.Builder
-	switch formatArg(a, 1) {
-	case "json":
-		jsonObject(&b, len(names), func(i int) {
-			n := names[i]
-			d := u.domains[n]
-			fmt.Fprintf(&b, `    "%s": {
+	return 0, listing(formatArg(a, 1), len(names), func(b *strings.Builder, i int) {
+		n := names[i]
+		d := u.domains[n]
+		fmt.Fprintf(b, `    "%s": {
         "IP": "%s",
         "TPL": "default",
         "TTL": "14400",
@@ -663,23 +681,24 @@ func (s *Server) listDomains(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, n, d.ip, n, strings.ReplaceAll(d.date, "-", ""), len(d.records), d.suspended, d.time, d.date)
-		})
-	case "plain":
-		for _, n := range names {
-			d := u.domains[n]
-			fmt.Fprintf(&b, "%s\t%s\tdefault\t14400\t\tns1.%s\t\t\t%d\t%s\t%s\t%s\n", n, d.ip, n, len(d.records), d.suspended, d.time, d.date)
-		}
-	default:
-		b.WriteString("DOMAIN   IP   TPL   TTL   REC   SPND   DATE\n------   --   ---   ---   ---   ----   ----\n")
-		for _, n := range names {
-			d := u.domains[n]
-			fmt.Fprintf(&b, "%s %s default 14400 %d %s %s\n", n, d.ip, len(d.records), d.suspended, d.date)
-		}
-	}
-	return 0, b.String()
+	}, func(b *strings.Builder, i int) {
+		n := names[i]
+		d := u.domains[n]
+		fmt.Fprintf(b, "%s\t%s\tdefault\t14400\t\tns1.%s\t\t\t%d\t%s\t%s\t%s\n", n, d.ip, n, len(d.records), d.suspended, d.time, d.date)
+	}, "DOMAIN   IP   TPL   TTL   REC   SPND   DATE\n------   --   ---   ---   ---   ----   ----\n", func(b *strings.Builder, i int) {
+		n := names[i]
+		d := u.domains[n]
+		fmt.Fprintf(b, "%s %s default 14400 %d %s %s\n", n, d.ip, len(d.records), d.suspended, d.date)
+	})
 }
 
-func (s *Server) domainLocked(u *user, raw string) (*domain, int, string) {
+// domainLocked finds the domain raw of the user userName, or the error
+// code and message Hestia gives for either.
+func (s *Server) domainLocked(userName, raw string) (*domain, int, string) {
+	u, code, msg := s.userLocked(userName)
+	if code > 0 {
+		return nil, code, msg
+	}
 	name := formatDomain(raw)
 	if !domainFormatRE.MatchString(name) {
 		return nil, eInvalid, "Error: invalid domain format :: " + name
@@ -695,23 +714,16 @@ func (s *Server) listRecords(a []string) (int, string) {
 	if len(a) < 2 {
 		return eArgs, "Usage: v-list-dns-records USER DOMAIN [FORMAT]"
 	}
-	u, code, msg := s.userLocked(a[0])
-	if code > 0 {
-		return code, msg
-	}
-	d, code, msg := s.domainLocked(u, a[1])
+	d, code, msg := s.domainLocked(a[0], a[1])
 	if code > 0 {
 		return code, msg
 	}
 	ids := slices.Sorted(maps.Keys(d.records))
-	var b strings.Builder
-	switch formatArg(a, 2) {
-	case "json":
-		jsonObject(&b, len(ids), func(i int) {
-			id := ids[i]
-			r := d.records[id]
-			value := strings.ReplaceAll(r.Value, `"`, `\"`)
-			fmt.Fprintf(&b, `    "%d": {
+	return 0, listing(formatArg(a, 2), len(ids), func(b *strings.Builder, i int) {
+		id := ids[i]
+		r := d.records[id]
+		value := strings.ReplaceAll(r.Value, `"`, `\"`)
+		fmt.Fprintf(b, `    "%d": {
         "RECORD": "%s",
         "TYPE": "%s",
         "PRIORITY": "%s",
@@ -721,24 +733,19 @@ func (s *Server) listRecords(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, id, r.Record, r.Type, r.Priority, value, id, r.Suspended, r.Time, r.Date)
-		})
-	case "plain":
-		for _, id := range ids {
-			r := d.records[id]
-			fmt.Fprintf(&b, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, r.Record, r.Type, r.Priority, r.Value, r.Suspended, r.Time, r.Date)
+	}, func(b *strings.Builder, i int) {
+		id := ids[i]
+		r := d.records[id]
+		fmt.Fprintf(b, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, r.Record, r.Type, r.Priority, r.Value, r.Suspended, r.Time, r.Date)
+	}, "ID  RECORD  TYPE  VALUE  DATE\n--  ------  ----  -----  ----\n", func(b *strings.Builder, i int) {
+		id := ids[i]
+		r := d.records[id]
+		v := r.Value
+		if len(v) > 30 {
+			v = v[:30]
 		}
-	default:
-		b.WriteString("ID  RECORD  TYPE  VALUE  DATE\n--  ------  ----  -----  ----\n")
-		for _, id := range ids {
-			r := d.records[id]
-			v := r.Value
-			if len(v) > 30 {
-				v = v[:30]
-			}
-			fmt.Fprintf(&b, "%d  %s  %s  %s  %s\n", id, r.Record, r.Type, v, r.Date)
-		}
-	}
-	return 0, b.String()
+		fmt.Fprintf(b, "%d  %s  %s  %s  %s\n", id, r.Record, r.Type, v, r.Date)
+	})
 }
 
 func (s *Server) deleteRecord(a []string) (int, string) {
@@ -748,11 +755,7 @@ func (s *Server) deleteRecord(a []string) (int, string) {
 	if !idFormatRE.MatchString(a[2]) {
 		return eInvalid, "Error: invalid id format :: " + a[2]
 	}
-	u, code, msg := s.userLocked(a[0])
-	if code > 0 {
-		return code, msg
-	}
-	d, code, msg := s.domainLocked(u, a[1])
+	d, code, msg := s.domainLocked(a[0], a[1])
 	if code > 0 {
 		return code, msg
 	}
