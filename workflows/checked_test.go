@@ -95,12 +95,9 @@ func TestCleanDBWithoutRowEndsSuccess(t *testing.T) {
 // A failed attempt whose row vanished cannot wait for an admin: the run
 // ends failed, naming the attempt's reason.
 func TestRecordFailureWithoutRowEndsTheRun(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.RecordFailure, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.RecordFailure, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
+	})
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.True(t, f.env.IsWorkflowCompleted())
 	err := f.env.GetWorkflowError()
@@ -115,12 +112,9 @@ func TestRecordFailureWithoutRowEndsTheRun(t *testing.T) {
 // delete-record on it ends it as deleted.
 func TestAdminActionsWithoutRow(t *testing.T) {
 	t.Run("reset", func(t *testing.T) {
-		f := newFixture(t)
-		n := 0
-		f.env.OnActivity(a.SetVMStatus, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
-		f.mockAll(t, &n)
-		f.stop(true, nil)
-		f.deletes(running())
+		f := waitingFixture(t, func(f *fixture) {
+			f.env.OnActivity(a.SetVMStatus, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
+		})
 		f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
 		f.env.ExecuteWorkflow(TerminateWorkflow, input())
 		var app *temporal.ApplicationError
@@ -129,12 +123,9 @@ func TestAdminActionsWithoutRow(t *testing.T) {
 		require.Contains(t, app.Message(), "the VM row is gone")
 	})
 	t.Run("delete-record", func(t *testing.T) {
-		f := newFixture(t)
-		n := 0
-		f.env.OnActivity(a.DeleteVMRecord, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
-		f.mockAll(t, &n)
-		f.stop(true, nil)
-		f.deletes(running())
+		f := waitingFixture(t, func(f *fixture) {
+			f.env.OnActivity(a.DeleteVMRecord, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
+		})
 		f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalDelete, nil) }, time.Hour)
 		f.env.ExecuteWorkflow(TerminateWorkflow, input())
 		require.Equal(t, "record-deleted", f.result(t).Outcome)
@@ -158,11 +149,7 @@ func TestEveryMalformedResetPayloadIsRejected(t *testing.T) {
 		{"null", (*string)(nil), `""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			n := 0
-			f.mockAll(t, &n)
-			f.stop(true, nil)
-			f.deletes(running())
+			f := waitingFixture(t, nil)
 			f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, tc.payload) }, time.Hour)
 			f.env.RegisterDelayedCallback(func() {
 				st := f.status(t)
@@ -239,11 +226,7 @@ func TestAdminUpdates(t *testing.T) {
 }
 
 func TestAdminUpdateDeleteRecord(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	var u *updateResult
 	f.env.RegisterDelayedCallback(func() { u = f.update(pipeline.UpdateDeleteRecord) }, time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -323,11 +306,7 @@ func TestDeletableCheckIdentityMismatchTouchesNothing(t *testing.T) {
 
 // A huge payload is named, not copied, in the rejection line.
 func TestHugeResetPayloadIsRejectedBriefly(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, strings.Repeat("terminate", 7000)) }, time.Hour)
 	f.env.RegisterDelayedCallback(func() {
 		last := f.status(t).Lines

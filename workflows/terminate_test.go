@@ -114,6 +114,21 @@ func running() error {
 	return temporal.NewNonRetryableApplicationError("VM 2003 is running - destroy failed", pve.ClassRunning, nil)
 }
 
+// waitingFixture is a fixture whose run stops the VM and then waits for an
+// admin: every DELETE fails with "VM is running". override, when set, mocks
+// the phases the test changes before mockAll does (the first mock wins).
+func waitingFixture(t *testing.T, override func(f *fixture)) *fixture {
+	f := newFixture(t)
+	n := 0
+	if override != nil {
+		override(f)
+	}
+	f.mockAll(t, &n)
+	f.stop(true, nil)
+	f.deletes(running())
+	return f
+}
+
 func (f *fixture) result(t *testing.T) pipeline.Result {
 	require.True(t, f.env.IsWorkflowCompleted())
 	require.NoError(t, f.env.GetWorkflowError())
@@ -214,11 +229,7 @@ func TestAdminTargetsEndTheRun(t *testing.T) {
 		{"set_ip", "reset:set_ip"}, {"change_package", "reset:change_package"}, {"set_dns_records", "reset:set_dns_records"},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
-			f := newFixture(t)
-			n := 0
-			f.mockAll(t, &n)
-			f.stop(true, nil)
-			f.deletes(running())
+			f := waitingFixture(t, nil)
 			f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, tc.target) }, time.Hour)
 			f.env.ExecuteWorkflow(TerminateWorkflow, input())
 			require.Equal(t, tc.outcome, f.result(t).Outcome)
@@ -229,11 +240,7 @@ func TestAdminTargetsEndTheRun(t *testing.T) {
 }
 
 func TestBadSignalIsRejectedAndChangesNothing(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "explode") }, time.Hour)
 	f.env.RegisterDelayedCallback(func() {
 		v, err := f.env.QueryWorkflow(pipeline.QueryStatus)
@@ -252,11 +259,7 @@ func TestBadSignalIsRejectedAndChangesNothing(t *testing.T) {
 }
 
 func TestSignalDuringRunIsIgnored(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	// Sent while the attempt runs: it must not be applied once the run fails.
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "remove") }, 0)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
