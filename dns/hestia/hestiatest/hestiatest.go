@@ -593,14 +593,21 @@ func (s *Server) run(cmd string, a []string) (int, string) {
 }
 
 func (s *Server) userLocked(name string) (*user, int, string) {
-	if !userFormatRE.MatchString(name) {
-		return nil, eInvalid, "Error: invalid user format :: " + name
+	return lookup(s.users, name, userFormatRE, "user", "user")
+}
+
+// lookup is m[name] after Hestia's two checks, or their error code and
+// message: name must match format (else "invalid <kind> format") and be in
+// m (else "<noun> <name> doesn't exist").
+func lookup[T any](m map[string]*T, name string, format *regexp.Regexp, kind, noun string) (*T, int, string) {
+	if !format.MatchString(name) {
+		return nil, eInvalid, "Error: invalid " + kind + " format :: " + name
 	}
-	u := s.users[name]
-	if u == nil {
-		return nil, eNotExist, "Error: user " + name + " doesn't exist"
+	v := m[name]
+	if v == nil {
+		return nil, eNotExist, "Error: " + noun + " " + name + " doesn't exist"
 	}
-	return u, 0, ""
+	return v, 0, ""
 }
 
 // formatDomain is func/main.sh format_domain for ASCII names.
@@ -699,15 +706,7 @@ func (s *Server) domainLocked(userName, raw string) (*domain, int, string) {
 	if code > 0 {
 		return nil, code, msg
 	}
-	name := formatDomain(raw)
-	if !domainFormatRE.MatchString(name) {
-		return nil, eInvalid, "Error: invalid domain format :: " + name
-	}
-	d := u.domains[name]
-	if d == nil {
-		return nil, eNotExist, "Error: dns domain " + name + " doesn't exist"
-	}
-	return d, 0, ""
+	return lookup(u.domains, formatDomain(raw), domainFormatRE, "domain", "dns domain")
 }
 
 func (s *Server) listRecords(a []string) (int, string) {
