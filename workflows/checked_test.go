@@ -65,10 +65,9 @@ func TestRefusedDeleteKeepsBackupsAndDNS(t *testing.T) {
 
 // A check that cannot answer is not a refusal: the pipeline goes on.
 func TestDeletableCheckFailureIsNotFatal(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{}, errors.New("node down"))
-	f.mockAll(t, &n)
+	f := mockedFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{}, errors.New("node down"))
+	})
 	f.stop(true, nil)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -79,10 +78,9 @@ func TestDeletableCheckFailureIsNotFatal(t *testing.T) {
 // The VM is deleted and its row vanished before clean DB: the run ends
 // success, saying there was no row to clean.
 func TestCleanDBWithoutRowEndsSuccess(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.CleanDB, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
-	f.mockAll(t, &n)
+	f := mockedFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.CleanDB, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
+	})
 	f.stop(true, nil)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -197,9 +195,7 @@ func (c *updateCallbacks) Complete(v any, err error) {
 // or the target is unknown; a reset to terminate answers with the number
 // of the attempt it started.
 func TestAdminUpdates(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.deletes(running(), nil)
 	var early, bad, again *updateResult

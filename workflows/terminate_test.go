@@ -114,16 +114,23 @@ func running() error {
 	return temporal.NewNonRetryableApplicationError("VM 2003 is running - destroy failed", pve.ClassRunning, nil)
 }
 
-// waitingFixture is a fixture whose run stops the VM and then waits for an
-// admin: every DELETE fails with "VM is running". override, when set, mocks
-// the phases the test changes before mockAll does (the first mock wins).
-func waitingFixture(t *testing.T, override func(f *fixture)) *fixture {
+// mockedFixture is a fixture with every phase mocked by mockAll. override,
+// when set, mocks the phases the test changes before mockAll does (the
+// first mock wins).
+func mockedFixture(t *testing.T, override func(f *fixture)) *fixture {
 	f := newFixture(t)
 	n := 0
 	if override != nil {
 		override(f)
 	}
 	f.mockAll(t, &n)
+	return f
+}
+
+// waitingFixture is a mockedFixture whose run stops the VM and then waits
+// for an admin: every DELETE fails with "VM is running".
+func waitingFixture(t *testing.T, override func(f *fixture)) *fixture {
+	f := mockedFixture(t, override)
 	f.stop(true, nil)
 	f.deletes(running())
 	return f
@@ -138,9 +145,7 @@ func (f *fixture) result(t *testing.T) pipeline.Result {
 }
 
 func TestGracefulStopThenSuccess(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.force(true)
 	f.deletes(nil)
@@ -151,9 +156,7 @@ func TestGracefulStopThenSuccess(t *testing.T) {
 }
 
 func TestStillRunningAfterGracefulWindowForcesStop(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(false, nil)
 	f.force(true)
 	f.deletes(nil)
@@ -163,9 +166,7 @@ func TestStillRunningAfterGracefulWindowForcesStop(t *testing.T) {
 }
 
 func TestStopPhaseErrorIsNotFatal(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(false, temporal.NewNonRetryableApplicationError("node unreachable", pve.ClassNodeUnreachable, nil))
 	f.force(false)
 	f.deletes(nil)
@@ -196,9 +197,7 @@ func TestBestEffortPhasesNeverBlock(t *testing.T) {
 }
 
 func TestDeleteFailureWaitsThenRetrySucceeds(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(false, nil)
 	f.force(false)
 	f.deletes(running(), nil)
@@ -284,9 +283,7 @@ func TestBadInputIsRejected(t *testing.T) {
 }
 
 func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(false, temporal.NewNonRetryableApplicationError(`identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`, pipeline.ErrIdentityMismatch, nil))
 	f.force(true)
 	f.deletes(nil)
@@ -299,10 +296,9 @@ func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
 }
 
 func TestLoadRefusalIsAFailedAttempt(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(activities.LoadResult{Target: target, Refusal: `proxmox server "gone" of the VM row is not configured`}, nil)
-	f.mockAll(t, &n)
+	f := mockedFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(activities.LoadResult{Target: target, Refusal: `proxmox server "gone" of the VM row is not configured`}, nil)
+	})
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.Equal(t, "reset:ready", f.result(t).Outcome)
@@ -310,9 +306,7 @@ func TestLoadRefusalIsAFailedAttempt(t *testing.T) {
 }
 
 func TestLostWorkersDoNotSpendDeleteRetries(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.deletes(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -321,9 +315,7 @@ func TestLostWorkersDoNotSpendDeleteRetries(t *testing.T) {
 }
 
 func TestDeleteTimeoutsAreBounded(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.deletes(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil))
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
