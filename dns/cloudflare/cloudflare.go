@@ -86,10 +86,7 @@ type Provider struct {
 
 // New builds the provider for a cloudflare config.
 func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
-	if k := core.CanonicalKind(cfg.Kind); k != core.KindCloudflare {
-		return nil, fmt.Errorf("cloudflare.New: kind %q is not cloudflare", cfg.Kind)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateFor("cloudflare", core.KindCloudflare); err != nil {
 		return nil, err
 	}
 	base := cfg.URL
