@@ -22,6 +22,7 @@
 package hestiatest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -642,22 +643,23 @@ func jsonObject(b *strings.Builder, n int, entry func(i int)) {
 	b.WriteString("}")
 }
 
-// listing is what a v-list command prints in format: one JSON object of n
-// entries, n plain (tab-separated) lines, or by default the table header
-// then n table lines. Each func writes the i-th entry or line to b.
-func listing(format string, n int, jsonEntry, plainLine func(b *strings.Builder, i int), header string, tableLine func(b *strings.Builder, i int)) string {
+// listing is what a v-list command prints of m in format, in key order: one
+// JSON object of an entry each, plain (tab-separated) lines, or by default
+// the table header then table lines. Each func writes one entry or line to b.
+func listing[K cmp.Ordered, V any](format string, m map[K]V, jsonEntry, plainLine func(b *strings.Builder, k K, v V), header string, tableLine func(b *strings.Builder, k K, v V)) string {
+	keys := slices.Sorted(maps.Keys(m))
 	var b strings.Builder
 	switch format {
 	case "json":
-		jsonObject(&b, n, func(i int) { jsonEntry(&b, i) })
+		jsonObject(&b, len(keys), func(i int) { jsonEntry(&b, keys[i], m[keys[i]]) })
 	case "plain":
-		for i := 0; i < n; i++ {
-			plainLine(&b, i)
+		for _, k := range keys {
+			plainLine(&b, k, m[k])
 		}
 	default:
 		b.WriteString(header)
-		for i := 0; i < n; i++ {
-			tableLine(&b, i)
+		for _, k := range keys {
+			tableLine(&b, k, m[k])
 		}
 	}
 	return b.String()
@@ -671,10 +673,7 @@ func (s *Server) listDomains(a []string) (int, string) {
 	if code > 0 {
 		return code, msg
 	}
-	names := slices.Sorted(maps.Keys(u.domains))
-	return 0, listing(formatArg(a, 1), len(names), func(b *strings.Builder, i int) {
-		n := names[i]
-		d := u.domains[n]
+	return 0, listing(formatArg(a, 1), u.domains, func(b *strings.Builder, n string, d *domain) {
 		fmt.Fprintf(b, `    "%s": {
         "IP": "%s",
         "TPL": "default",
@@ -688,13 +687,9 @@ func (s *Server) listDomains(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, n, d.ip, n, strings.ReplaceAll(d.date, "-", ""), len(d.records), d.suspended, d.time, d.date)
-	}, func(b *strings.Builder, i int) {
-		n := names[i]
-		d := u.domains[n]
+	}, func(b *strings.Builder, n string, d *domain) {
 		fmt.Fprintf(b, "%s\t%s\tdefault\t14400\t\tns1.%s\t\t\t%d\t%s\t%s\t%s\n", n, d.ip, n, len(d.records), d.suspended, d.time, d.date)
-	}, "DOMAIN   IP   TPL   TTL   REC   SPND   DATE\n------   --   ---   ---   ---   ----   ----\n", func(b *strings.Builder, i int) {
-		n := names[i]
-		d := u.domains[n]
+	}, "DOMAIN   IP   TPL   TTL   REC   SPND   DATE\n------   --   ---   ---   ---   ----   ----\n", func(b *strings.Builder, n string, d *domain) {
 		fmt.Fprintf(b, "%s %s default 14400 %d %s %s\n", n, d.ip, len(d.records), d.suspended, d.date)
 	})
 }
@@ -717,10 +712,7 @@ func (s *Server) listRecords(a []string) (int, string) {
 	if code > 0 {
 		return code, msg
 	}
-	ids := slices.Sorted(maps.Keys(d.records))
-	return 0, listing(formatArg(a, 2), len(ids), func(b *strings.Builder, i int) {
-		id := ids[i]
-		r := d.records[id]
+	return 0, listing(formatArg(a, 2), d.records, func(b *strings.Builder, id int, r *Record) {
 		value := strings.ReplaceAll(r.Value, `"`, `\"`)
 		fmt.Fprintf(b, `    "%d": {
         "RECORD": "%s",
@@ -732,13 +724,9 @@ func (s *Server) listRecords(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, id, r.Record, r.Type, r.Priority, value, id, r.Suspended, r.Time, r.Date)
-	}, func(b *strings.Builder, i int) {
-		id := ids[i]
-		r := d.records[id]
+	}, func(b *strings.Builder, id int, r *Record) {
 		fmt.Fprintf(b, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, r.Record, r.Type, r.Priority, r.Value, r.Suspended, r.Time, r.Date)
-	}, "ID  RECORD  TYPE  VALUE  DATE\n--  ------  ----  -----  ----\n", func(b *strings.Builder, i int) {
-		id := ids[i]
-		r := d.records[id]
+	}, "ID  RECORD  TYPE  VALUE  DATE\n--  ------  ----  -----  ----\n", func(b *strings.Builder, id int, r *Record) {
 		v := r.Value
 		if len(v) > 30 {
 			v = v[:30]
