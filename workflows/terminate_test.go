@@ -144,34 +144,30 @@ func (f *fixture) result(t *testing.T) pipeline.Result {
 	return r
 }
 
-func TestGracefulStopThenSuccess(t *testing.T) {
+// terminatedAfterStop runs a termination whose stop phase answers stopped
+// and stopErr and whose force stop answers forced; it must end terminated.
+func terminatedAfterStop(t *testing.T, stopped bool, stopErr error, forced bool) *fixture {
 	f := mockedFixture(t, nil)
-	f.stop(true, nil)
-	f.force(true)
+	f.stop(stopped, stopErr)
+	f.force(forced)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
-	r := f.result(t)
-	require.Equal(t, "terminated", r.Outcome)
+	require.Equal(t, "terminated", f.result(t).Outcome)
+	return f
+}
+
+func TestGracefulStopThenSuccess(t *testing.T) {
+	f := terminatedAfterStop(t, true, nil, true)
 	require.Equal(t, []string{"load", "stop", "backups", "dns", "delete", "cleandb"}, f.calls)
 }
 
 func TestStillRunningAfterGracefulWindowForcesStop(t *testing.T) {
-	f := mockedFixture(t, nil)
-	f.stop(false, nil)
-	f.force(true)
-	f.deletes(nil)
-	f.env.ExecuteWorkflow(TerminateWorkflow, input())
-	require.Equal(t, "terminated", f.result(t).Outcome)
+	f := terminatedAfterStop(t, false, nil, true)
 	require.Equal(t, []string{"load", "stop", "force:UPID:pve1:1", "backups", "dns", "delete", "cleandb"}, f.calls)
 }
 
 func TestStopPhaseErrorIsNotFatal(t *testing.T) {
-	f := mockedFixture(t, nil)
-	f.stop(false, temporal.NewNonRetryableApplicationError("node unreachable", pve.ClassNodeUnreachable, nil))
-	f.force(false)
-	f.deletes(nil)
-	f.env.ExecuteWorkflow(TerminateWorkflow, input())
-	require.Equal(t, "terminated", f.result(t).Outcome)
+	f := terminatedAfterStop(t, false, temporal.NewNonRetryableApplicationError("node unreachable", pve.ClassNodeUnreachable, nil), false)
 	require.Contains(t, f.calls, "force:")
 	require.Contains(t, f.calls, "cleandb")
 }
