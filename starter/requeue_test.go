@@ -16,7 +16,7 @@ import (
 // activity-log entry.
 func TestTerminateClickRequeuesAWaitingTermination(t *testing.T) {
 	h := newHarness(t)
-	v, out := h.seedWaiting(protect)
+	v, _ := h.seedWaiting(protect)
 	reason := fmt.Sprintf("can't remove VM %d - protection mode enabled", v.vmid)
 	require.Equal(t, []string{dbmodel.FailurePref + reason}, h.activity(v))
 
@@ -37,7 +37,7 @@ func TestTerminateClickRequeuesAWaitingTermination(t *testing.T) {
 // longer the record's is refused before anything is re-queued.
 func TestTerminateClickOnAWaitingRunChecksTheIdentity(t *testing.T) {
 	h := newHarness(t)
-	v, out := h.seedWaiting(protect)
+	v, _ := h.seedWaiting(protect)
 
 	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Name = "someone-else" }))
 	code, out, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id))
