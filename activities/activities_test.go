@@ -37,12 +37,30 @@ var timing = pipeline.Timing{
 	DeleteAttempts: 2, DeleteBackoff: 100 * time.Millisecond, BackupsWindow: time.Minute, DNSWindow: time.Minute,
 }
 
+// execute runs the activity with in and decodes its result into res.
+func (f *fx) execute(t *testing.T, res, activity, in any) {
+	t.Helper()
+	v, err := f.env.ExecuteActivity(activity, in)
+	require.NoError(t, err)
+	require.NoError(t, v.Get(res))
+}
+
 func newFx(t *testing.T, store *dbmodel.Store) *fx {
+	t.Helper()
+	return newFxDestroying(t, store, 0)
+}
+
+// newFxDestroying is newFx on a simulator whose destroy tasks take destroy
+// (its default when 0).
+func newFxDestroying(t *testing.T, store *dbmodel.Store, destroy time.Duration) *fx {
 	t.Helper()
 	f := &fx{}
 	fxr := stack.Cluster()
 	fxr.Second = pvesim.Duration(50 * time.Millisecond)
-	f.sim = pvesim.New(pvesim.Options{})
+	if destroy > 0 {
+		fxr.DestroyDuration = pvesim.Duration(destroy)
+	}
+	f.sim = pvesim.New(pvesim.Options{DestroyDuration: destroy})
 	require.NoError(t, f.sim.LoadFixture(fxr))
 	u, err := f.sim.Start("127.0.0.1:0", false)
 	require.NoError(t, err)
@@ -88,10 +106,8 @@ func appErr(t *testing.T, err error) *temporal.ApplicationError {
 func TestStopVMGracefulWithProgressLines(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 101, Name: "a.example.com", ShutdownDelay: 700 * time.Millisecond}))
-	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(101, "a.example.com"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.StopResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.StopVM, activities.StopInput{Target: target(101, "a.example.com"), Timing: timing})
 	require.True(t, res.Stopped)
 	out := texts(res.Lines)
 	require.Contains(t, out, "remote status: running, vmid: 101\nstop request sent\n")
@@ -103,18 +119,14 @@ func TestStopVMGracefulWithProgressLines(t *testing.T) {
 func TestStopVMPausedSkipsGracefulShutdown(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 102, Name: "p", Status: "paused"}))
-	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(102, "p"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.StopResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.StopVM, activities.StopInput{Target: target(102, "p"), Timing: timing})
 	require.True(t, res.Paused)
 	require.False(t, res.Stopped)
 	require.Zero(t, f.requests(102, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
 
 	// The force stop handles it.
-	v, err = f.env.ExecuteActivity(f.acts.ForceStopVM, activities.StopInput{Target: target(102, "p"), Timing: timing})
-	require.NoError(t, err)
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.ForceStopVM, activities.StopInput{Target: target(102, "p"), Timing: timing})
 	require.True(t, res.Stopped, texts(res.Lines))
 }
 
@@ -155,10 +167,8 @@ func TestStopVMResumesFromHeartbeatWithoutSecondShutdown(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 105, Name: "r", IgnoreACPI: true}))
 	f.env.SetHeartbeatDetails(activities.Progress{Waited: 1800 * time.Millisecond, UPID: "UPID:pve1:0:0:0:qmshutdown:105:x:"})
-	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(105, "r"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.StopResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.StopVM, activities.StopInput{Target: target(105, "r"), Timing: timing})
 	require.False(t, res.Stopped)
 	require.Contains(t, texts(res.Lines), "resuming stop wait at 1.8s / 2s")
 	require.Zero(t, f.requests(105, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
@@ -169,15 +179,11 @@ func TestForceStopOverrulesAnIgnoredShutdown(t *testing.T) {
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 106, Name: "acpi-deaf", IgnoreACPI: true}))
 	tm := timing
 	tm.StopWindow = 400 * time.Millisecond
-	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(106, "acpi-deaf"), Timing: tm})
-	require.NoError(t, err)
 	var res activities.StopResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.StopVM, activities.StopInput{Target: target(106, "acpi-deaf"), Timing: tm})
 	require.False(t, res.Stopped)
 	require.Contains(t, texts(res.Lines), "still running after 0.4s: forcing stop")
-	v, err = f.env.ExecuteActivity(f.acts.ForceStopVM, activities.StopInput{Target: target(106, "acpi-deaf"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
-	require.NoError(t, err)
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.ForceStopVM, activities.StopInput{Target: target(106, "acpi-deaf"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
 	require.True(t, res.Stopped, texts(res.Lines))
 	require.Contains(t, texts(res.Lines), "force-stop request sent (pending shutdown overruled)")
 }
@@ -189,10 +195,8 @@ func TestRemoveBackupsBestEffort(t *testing.T) {
 	require.NoError(t, err)
 	other, err := f.sim.AddBackup(pvesim.FixtureBackup{Storage: "local", Node: "pve1", VMID: 999, CTime: pvesim.Timestamp(time.Now().Truncate(time.Second))})
 	require.NoError(t, err)
-	v, err := f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(107, "b"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.BackupsResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.RemoveBackups, activities.BackupsInput{Target: target(107, "b"), Timing: timing})
 	require.Len(t, res.Deleted, 2)
 	require.Equal(t, []string{prot}, res.Left)
 	require.Contains(t, texts(res.Lines), "backup kept (protected): "+prot)
@@ -202,9 +206,7 @@ func TestRemoveBackupsBestEffort(t *testing.T) {
 
 	// A node that cannot be reached: the phase reports and returns, never fails.
 	require.NoError(t, f.sim.SetNodeOnline("pve1", false))
-	v, err = f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(107, "b"), Timing: timing})
-	require.NoError(t, err)
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.RemoveBackups, activities.BackupsInput{Target: target(107, "b"), Timing: timing})
 	require.NotEmpty(t, res.Errors)
 }
 
@@ -212,10 +214,8 @@ func TestRemoveBackupsLeavesAReusedVmidAlone(t *testing.T) {
 	f := newFx(t, nil)
 	// Our VM is gone; the vmid now belongs to a new VM on pve2.
 	require.NoError(t, stack.AddVMWithBackups(f.sim, "pve2", 108, "new-customer", time.Second))
-	v, err := f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(108, "old-customer"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.BackupsResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.RemoveBackups, activities.BackupsInput{Target: target(108, "old-customer"), Timing: timing})
 	require.Empty(t, res.Deleted)
 	require.Contains(t, texts(res.Lines), `vmid 108 now belongs to VM "new-customer" on node pve2`)
 	require.Len(t, f.sim.Backups(108), 2)
@@ -228,21 +228,17 @@ func TestDeleteVM(t *testing.T) {
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 112, Name: "locked", Status: "stopped", Lock: "backup"}))
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve2", VMID: 113, Name: "moved", Status: "stopped"}))
 
-	v, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.DeleteResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
 	require.Contains(t, texts(res.Lines), "DELETE VM vmid=110 node=pve1 purge=1\nVM deleted")
 	require.False(t, f.sim.VMExists(110))
 
 	// Gone cluster-wide before the DELETE: success, nothing sent.
-	v, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
-	require.NoError(t, err)
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
 	require.True(t, res.AlreadyGone)
 	require.Equal(t, 1, f.requests(110, "DELETE", "/nodes/{node}/qemu/{vmid}"))
 
-	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(111, "running"), Timing: timing})
+	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(111, "running"), Timing: timing})
 	app := appErr(t, err)
 	require.True(t, app.NonRetryable())
 	require.Equal(t, "VM 111 is running - destroy failed", app.Message())
@@ -274,10 +270,8 @@ func TestDeleteVMResumesTheEarlierTask(t *testing.T) {
 	upid, err := c.DeleteVM(context.Background(), "pve1", 115)
 	require.NoError(t, err)
 	f.env.SetHeartbeatDetails(activities.Progress{UPID: upid})
-	v, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(115, "r"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.DeleteResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(115, "r"), Timing: timing})
 	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
 	require.Equal(t, 1, f.requests(115, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a retry must not send a second DELETE")
 }
@@ -339,19 +333,13 @@ func TestHAManagedVM(t *testing.T) {
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 130, Name: "ha", HA: true, IgnoreACPI: true}))
 	tm := timing
 	tm.StopWindow = 300 * time.Millisecond
-	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm})
-	require.NoError(t, err)
 	var res activities.StopResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.StopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm})
 	require.False(t, res.Stopped)
-	v, err = f.env.ExecuteActivity(f.acts.ForceStopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
-	require.NoError(t, err)
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.ForceStopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
 	require.True(t, res.Stopped, texts(res.Lines))
-	v, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(130, "ha"), Timing: tm})
-	require.NoError(t, err)
 	var del activities.DeleteResult
-	require.NoError(t, v.Get(&del))
+	f.execute(t, &del, f.acts.DeleteVM, activities.DeleteInput{Target: target(130, "ha"), Timing: tm})
 	require.False(t, f.sim.VMExists(130))
 }
 
@@ -433,10 +421,8 @@ func TestDeleteVMRetryFindsTheRunningDestroyTask(t *testing.T) {
 func TestRemoveBackupsTrailingDotIsTheSameVM(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, stack.AddVMWithBackups(f.sim, "pve1", 109, "foo.example.com", time.Second))
-	v, err := f.env.ExecuteActivity(f.acts.RemoveBackups, activities.BackupsInput{Target: target(109, "FOO.example.com."), Timing: timing})
-	require.NoError(t, err)
 	var res activities.BackupsResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.RemoveBackups, activities.BackupsInput{Target: target(109, "FOO.example.com."), Timing: timing})
 	require.Len(t, res.Deleted, 2, texts(res.Lines))
 	require.Empty(t, f.sim.Backups(109))
 }

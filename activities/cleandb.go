@@ -38,6 +38,23 @@ func (in FinishInput) outcome(lines []pipeline.Line) dbmodel.Outcome {
 	}
 }
 
+// finish writes the outcome of the attempt with write: its lines so far
+// and done, the run's last line with the result. written is false when an
+// earlier try already wrote it; the result is counted once.
+func finish(ctx context.Context, in FinishInput, l *lines, result string,
+	write func(context.Context, dbmodel.Outcome) (bool, error)) (done string, written bool, err error) {
+	done = fmt.Sprintf("[terminate] done (%.2fs) result=%s", time.Since(in.StartedAt).Seconds(), result)
+	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
+	written, err = write(ctx, o)
+	if err != nil {
+		return done, false, dbErr(err)
+	}
+	if written {
+		metrics(ctx).WithTags(map[string]string{"result": result}).Counter("terminate_results_total").Inc(1)
+	}
+	return done, written, nil
+}
+
 // CleanDB runs only after Proxmox confirmed the VM is gone. In one
 // transaction it wipes tblhosting.dedicatedip/assignedips/domain, clears the
 // VM row's identity, sets vm_status='remove', writes exactly one activity-log
@@ -45,14 +62,9 @@ func (in FinishInput) outcome(lines []pipeline.Line) dbmodel.Outcome {
 func (a *Activities) CleanDB(ctx context.Context, in FinishInput) (FinishResult, error) {
 	l := a.newLines(ctx, in.Target, pipeline.PhaseCleanDB)
 	l.add("cleaning database")
-	done := fmt.Sprintf("[terminate] done (%.2fs) result=success", time.Since(in.StartedAt).Seconds())
-	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
-	written, err := a.Store.FinishSuccess(ctx, o)
+	done, written, err := finish(ctx, in, l, "success", a.Store.FinishSuccess)
 	if err != nil {
-		return FinishResult{}, dbErr(err)
-	}
-	if written {
-		metrics(ctx).WithTags(map[string]string{"result": "success"}).Counter("terminate_results_total").Inc(1)
+		return FinishResult{}, err
 	}
 	if !written {
 		l.add("database was already cleaned by an earlier try of attempt %d", in.Target.Attempt)
@@ -68,14 +80,9 @@ func (a *Activities) RecordFailure(ctx context.Context, in FinishInput) (FinishR
 	in.Reason = a.Secrets.Redact(in.Reason)
 	l := a.newLines(ctx, in.Target, in.Phase)
 	l.add("termination FAILED in phase %s: %s", in.Phase, in.Reason)
-	done := fmt.Sprintf("[terminate] done (%.2fs) result=error", time.Since(in.StartedAt).Seconds())
-	o := in.outcome(append(l.list, pipeline.Line{At: time.Now().UTC(), Text: done}))
-	written, err := a.Store.FinishFailure(ctx, o)
+	done, written, err := finish(ctx, in, l, "error", a.Store.FinishFailure)
 	if err != nil {
-		return FinishResult{}, dbErr(err)
-	}
-	if written {
-		metrics(ctx).WithTags(map[string]string{"result": "error"}).Counter("terminate_results_total").Inc(1)
+		return FinishResult{}, err
 	}
 	l.add("%s", done)
 	l.add("vm_status=error_terminate: IPs stay allocated; waiting for an admin (reset-status or delete-record)")

@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,21 +18,7 @@ import (
 // second DELETE could be sent while the first one still runs.
 func slowDestroyFx(t *testing.T) *fx {
 	t.Helper()
-	f := &fx{}
-	fxr := stack.Cluster()
-	fxr.Second = pvesim.Duration(50 * time.Millisecond)
-	fxr.DestroyDuration = pvesim.Duration(2 * time.Second)
-	f.sim = pvesim.New(pvesim.Options{DestroyDuration: 2 * time.Second})
-	require.NoError(t, f.sim.LoadFixture(fxr))
-	u, err := f.sim.Start("127.0.0.1:0", false)
-	require.NoError(t, err)
-	t.Cleanup(func() { f.sim.Close() })
-	c, err := pve.New(pve.Config{Name: stack.ServerName, URL: strings.TrimSuffix(u, "/api2/json"), TokenID: stack.TokenID, TokenSecret: stack.TokenSecret}, nil)
-	require.NoError(t, err)
-	f.acts = &activities.Activities{PVE: map[string]*pve.Client{stack.ServerName: c}, Out: &strings.Builder{}, Secrets: activities.Redactor{stack.TokenSecret}}
-	f.env = f.NewTestActivityEnvironment()
-	f.env.RegisterActivity(f.acts)
-	return f
+	return newFxDestroying(t, nil, 2*time.Second)
 }
 
 // The workflow reruns a DELETE lost with its worker as a fresh activity:
@@ -45,10 +30,8 @@ func TestDeleteVMFreshRunFindsTheRunningDestroyTask(t *testing.T) {
 	_, err := f.acts.PVE[stack.ServerName].DeleteVM(context.Background(), "pve1", 140)
 	require.NoError(t, err)
 
-	v, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(140, "lost"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.DeleteResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(140, "lost"), Timing: timing})
 	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
 	require.Equal(t, 1, f.requests(140, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a rerun must not send a second DELETE")
 	require.False(t, f.sim.VMExists(140))
@@ -67,10 +50,8 @@ func TestCheckDeletableMatchesProxmoxRefusal(t *testing.T) {
 		name  string
 		class string
 	}{{150, "prot", pve.ClassProtected}, {151, "up", pve.ClassRunning}, {152, "fine", ""}, {153, "gone", ""}} {
-		v, err := f.env.ExecuteActivity(f.acts.CheckDeletable, target(tc.vmid, tc.name))
-		require.NoError(t, err)
 		var res activities.DeletableResult
-		require.NoError(t, v.Get(&res))
+		f.execute(t, &res, f.acts.CheckDeletable, target(tc.vmid, tc.name))
 		require.Equal(t, tc.class, res.Class, "vmid %d", tc.vmid)
 		if tc.class == "" {
 			require.Empty(t, res.Refusal)

@@ -117,10 +117,8 @@ func TestStopVMRetryAfterQueuedAttemptSendsTheShutdown(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 160, Name: "q", ShutdownDelay: 200 * time.Millisecond}))
 	f.env.SetHeartbeatDetails(activities.Progress{Queued: true})
-	v, err := f.env.ExecuteActivity(f.acts.StopVM, activities.StopInput{Target: target(160, "q"), Timing: timing})
-	require.NoError(t, err)
 	var res activities.StopResult
-	require.NoError(t, v.Get(&res))
+	f.execute(t, &res, f.acts.StopVM, activities.StopInput{Target: target(160, "q"), Timing: timing})
 	require.True(t, res.Stopped, texts(res.Lines))
 	require.NotContains(t, texts(res.Lines), "resuming")
 	require.Equal(t, 1, f.requests(160, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))

@@ -44,18 +44,6 @@ func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult,
 			metrics(ctx).Counter("terminate_forced_stops_total").Inc(1)
 		}
 	}
-	stopped, waited, err := a.pollStopped(ctx, c, t, l, res.Waited, tm.ForceWindow, tm.StopPoll, tm.ProgressEvery, "", "force-stop: ")
-	res.Waited = waited
-	if err != nil {
-		res.Lines = l.list
-		return res, err
-	}
-	res.Stopped = stopped
-	if stopped {
-		l.add("stopped after force stop ~%s", secs(waited))
-	} else {
-		l.add("still running after force stop (%s): going on to DELETE, which Proxmox refuses for a running VM", secs(tm.ForceWindow))
-	}
-	res.Lines = l.list
-	return res, nil
+	return a.awaitStopped(ctx, c, t, l, tm, res, tm.ForceWindow, "force-stop: ",
+		"stopped after force stop ~%s", "still running after force stop (%s): going on to DELETE, which Proxmox refuses for a running VM")
 }

@@ -67,7 +67,17 @@ func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, erro
 			l.add("stop request failed: %v", err)
 		}
 	}
-	stopped, waited, err := a.pollStopped(ctx, c, t, l, res.Waited, tm.StopWindow, tm.StopPoll, tm.ProgressEvery, res.ShutdownUPID, "")
+	return a.awaitStopped(ctx, c, t, l, tm, res, tm.StopWindow, "",
+		"stopped after ~%s", "still running after %s: forcing stop")
+}
+
+// awaitStopped is how both stop phases end: it polls (pollStopped) from
+// res.Waited up to window, then completes res with the wait, whether the VM
+// stopped and a last line, stoppedFmt with the wait or runningFmt with the
+// window.
+func (a *Activities) awaitStopped(ctx context.Context, c *pve.Client, t pipeline.Target, l *lines, tm pipeline.Timing,
+	res StopResult, window time.Duration, label, stoppedFmt, runningFmt string) (StopResult, error) {
+	stopped, waited, err := a.pollStopped(ctx, c, t, l, res.Waited, window, tm.StopPoll, tm.ProgressEvery, res.ShutdownUPID, label)
 	res.Waited = waited
 	res.Lines = l.list
 	if err != nil {
@@ -75,9 +85,9 @@ func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, erro
 	}
 	res.Stopped = stopped
 	if stopped {
-		l.add("stopped after ~%s", secs(waited))
+		l.add(stoppedFmt, secs(waited))
 	} else {
-		l.add("still running after %s: forcing stop", secs(tm.StopWindow))
+		l.add(runningFmt, secs(window))
 	}
 	res.Lines = l.list
 	return res, nil

@@ -58,6 +58,16 @@ const EnvPath = "PROXMOX_TERMINATE_CONFIG"
 // Load reads path (or $PROXMOX_TERMINATE_CONFIG, or ./config.yaml), applies
 // environment overrides and defaults, and validates everything.
 func Load(path string) (*Config, error) {
+	path, data, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// read reads the config file path, or $PROXMOX_TERMINATE_CONFIG, or
+// ./config.yaml, and says which it read.
+func read(path string) (string, []byte, error) {
 	if path == "" {
 		path = os.Getenv(EnvPath)
 	}
@@ -66,24 +76,18 @@ func Load(path string) (*Config, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return path, nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(data, path)
+	return path, data, nil
 }
 
 // LoadDatabase reads the file as Load does (unknown keys are still errors)
 // but checks only its database section: `worker migrate` needs nothing
 // else, so it runs without the Proxmox and DNS secrets.
 func LoadDatabase(path string) (*Config, error) {
-	if path == "" {
-		path = os.Getenv(EnvPath)
-	}
-	if path == "" {
-		path = "config.yaml"
-	}
-	data, err := os.ReadFile(path)
+	path, data, err := read(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	c, err := decode(data, path)
 	if err != nil {

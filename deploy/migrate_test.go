@@ -18,8 +18,7 @@ import (
 // test database whose own tables were never migrated) migrates and exits 0;
 // until then the worker's own command refuses, naming `worker migrate`.
 func TestComposeMigrateJobMigrates(t *testing.T) {
-	store, dbcfg := testenv.NewDatabase(t)
-	require.NoError(t, store.DB().Exec("DROP TABLE "+dbmodel.SchemaTable).Error)
+	store, dbcfg := testenv.NewUnmigratedDatabase(t)
 	bin := imageBinaries(t)
 	env := secrets()
 	env["TERMINATE_DB_DSN"] = dbcfg.DSN

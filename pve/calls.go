@@ -405,15 +405,19 @@ type ClusterVM struct {
 	Status string
 }
 
+// clusterResource is a row of /cluster/resources?type=vm, the fields FindVM
+// and ListVMs both read.
+type clusterResource struct {
+	Type   string  `json:"type"`
+	VMID   flexInt `json:"vmid"`
+	Node   string  `json:"node"`
+	Name   string  `json:"name"`
+	Status string  `json:"status"`
+}
+
 // FindVM looks the vmid up cluster-wide. ok is false when no node has it.
 func (c *Client) FindVM(ctx context.Context, vmid int) (vm ClusterVM, ok bool, err error) {
-	var raw []struct {
-		Type   string  `json:"type"`
-		VMID   flexInt `json:"vmid"`
-		Node   string  `json:"node"`
-		Name   string  `json:"name"`
-		Status string  `json:"status"`
-	}
+	var raw []clusterResource
 	if err := c.get(ctx, "/cluster/resources", map[string]string{"type": "vm"}, &raw); err != nil {
 		return ClusterVM{}, false, err
 	}

@@ -81,6 +81,16 @@ func start(t *testing.T, release string, tlsOn bool, mod func(*pve.Config)) *env
 	return e
 }
 
+// shutdownTask sends a shutdown of vmid on pve1 with timeout seconds and
+// returns how its task ended.
+func (e *env) shutdownTask(t *testing.T, c context.Context, vmid, timeout int) error {
+	t.Helper()
+	upid, err := e.client.Shutdown(c, "pve1", vmid, timeout)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	return err
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -146,9 +156,7 @@ func TestGracefulShutdownAndTaskStatus(t *testing.T) {
 func TestShutdownIgnoredFailsTheTaskWithReason(t *testing.T) {
 	e := start(t, "8.2", false, nil)
 	c := ctx(t)
-	upid, err := e.client.Shutdown(c, "pve1", 101, 2)
-	require.NoError(t, err)
-	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	err := e.shutdownTask(t, c, 101, 2)
 	var te *pve.TaskError
 	require.True(t, errors.As(err, &te), "a failed task must be an error (go-proxmox's Task.Wait returns nil): %v", err)
 	require.Contains(t, te.ExitStatus, "got timeout")
@@ -156,35 +164,35 @@ func TestShutdownIgnoredFailsTheTaskWithReason(t *testing.T) {
 	require.True(t, vm.Running())
 }
 
-func TestStopOverrulesPendingShutdownOnPVE8(t *testing.T) {
-	e := start(t, "8.2", false, nil)
+// stopAfterPendingShutdown force-stops VM 101 on a PVE of the given version
+// while a shutdown task is still pending, and checks that the stop task
+// succeeds and the VM is stopped.
+func stopAfterPendingShutdown(t *testing.T, version string) (overruled bool, sim *pvesim.Sim) {
+	t.Helper()
+	e := start(t, version, false, nil)
 	c := ctx(t)
 	shut, err := e.client.Shutdown(c, "pve1", 101, 60)
 	require.NoError(t, err)
 	upid, overruled, err := e.client.Stop(c, "pve1", 101, shut)
 	require.NoError(t, err)
-	require.True(t, overruled)
 	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
 	require.NoError(t, err)
 	vm, _ := e.client.VMStatus(c, "pve1", 101)
 	require.False(t, vm.Running())
-	require.Equal(t, 1, countParam(e.sim, "overrule-shutdown"))
+	return overruled, e.sim
+}
+
+func TestStopOverrulesPendingShutdownOnPVE8(t *testing.T) {
+	overruled, sim := stopAfterPendingShutdown(t, "8.2")
+	require.True(t, overruled)
+	require.Equal(t, 1, countParam(sim, "overrule-shutdown"))
 }
 
 func TestStopFallsBackOnPVE7(t *testing.T) {
-	e := start(t, "7.4", false, nil)
-	c := ctx(t)
-	shut, err := e.client.Shutdown(c, "pve1", 101, 60)
-	require.NoError(t, err)
-	upid, overruled, err := e.client.Stop(c, "pve1", 101, shut)
-	require.NoError(t, err)
+	overruled, sim := stopAfterPendingShutdown(t, "7.4")
 	require.False(t, overruled)
-	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
-	require.NoError(t, err)
-	vm, _ := e.client.VMStatus(c, "pve1", 101)
-	require.False(t, vm.Running())
 	// /version said 7.4, so the parameter was never sent.
-	require.Equal(t, 0, countParam(e.sim, "overrule-shutdown"))
+	require.Equal(t, 0, countParam(sim, "overrule-shutdown"))
 }
 
 func TestStopFallsBackWhenVersionUnreadable(t *testing.T) {
@@ -449,13 +457,11 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 func TestMissingConfigAndPausedVM(t *testing.T) {
 	e := start(t, "8.2", false, nil)
 	c := ctx(t)
-	upid, err := e.client.Shutdown(c, "pve1", 150, 0)
-	require.NoError(t, err)
-	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	err := e.shutdownTask(t, c, 150, 0)
 	require.ErrorContains(t, err, "unable to find configuration file for VM 150 on node 'pve1'")
 	require.True(t, pve.IsMissingVM(err), "%v", err)
 	require.Equal(t, pve.ClassNotFound, pve.ClassOf(err))
-	upid, _, err = e.client.Stop(c, "pve1", 150)
+	upid, _, err := e.client.Stop(c, "pve1", 150)
 	require.NoError(t, err)
 	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
 	require.True(t, pve.IsMissingVM(err), "%v", err)

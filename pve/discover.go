@@ -22,11 +22,7 @@ type ListedVM struct {
 // ListVMs lists every KVM guest of the cluster (templates included, marked).
 func (c *Client) ListVMs(ctx context.Context) ([]ListedVM, error) {
 	var raw []struct {
-		Type     string  `json:"type"`
-		VMID     flexInt `json:"vmid"`
-		Node     string  `json:"node"`
-		Name     string  `json:"name"`
-		Status   string  `json:"status"`
+		clusterResource
 		Tags     string  `json:"tags"`
 		Template flexInt `json:"template"`
 	}

@@ -104,28 +104,25 @@ func isLockTimeout(msg string) bool {
 
 // IsTransient reports whether err (anywhere in its chain) is a transient Proxmox failure.
 func IsTransient(err error) bool {
+	return errorIs(err, (*Error).Transient, taskLockTimeout)
+}
+
+// errorIs applies api to the first *Error in err's chain, or else task to
+// the first *TaskError; false when there is neither.
+func errorIs(err error, api func(*Error) bool, task func(*TaskError) bool) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Transient()
+		return api(e)
 	}
 	var te *TaskError
-	if errors.As(err, &te) {
-		return isLockTimeout(te.ExitStatus)
-	}
-	return false
+	return errors.As(err, &te) && task(te)
 }
+
+func taskLockTimeout(te *TaskError) bool { return isLockTimeout(te.ExitStatus) }
 
 // IsLockTimeout reports whether err is Proxmox's "can't lock file ... got timeout".
 func IsLockTimeout(err error) bool {
-	var e *Error
-	if errors.As(err, &e) {
-		return isLockTimeout(e.Message)
-	}
-	var te *TaskError
-	if errors.As(err, &te) {
-		return isLockTimeout(te.ExitStatus)
-	}
-	return false
+	return errorIs(err, func(e *Error) bool { return isLockTimeout(e.Message) }, taskLockTimeout)
 }
 
 // IsMissingVM reports whether err says the VM's config file does not exist
@@ -135,12 +132,8 @@ func IsLockTimeout(err error) bool {
 // to find configuration file for VM <vmid> on node '<node>'"
 // (assert_config_exists_on_node; "... - no such machine" before late 2019).
 func IsMissingVM(err error) bool {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Status == 500 && isMissingConfig(e.Message)
-	}
-	var te *TaskError
-	return errors.As(err, &te) && isMissingConfig(te.ExitStatus)
+	return errorIs(err, func(e *Error) bool { return e.Status == 500 && isMissingConfig(e.Message) },
+		func(te *TaskError) bool { return isMissingConfig(te.ExitStatus) })
 }
 
 func isMissingConfig(msg string) bool {

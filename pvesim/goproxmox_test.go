@@ -35,13 +35,7 @@ func TestWithGoProxmoxClient(t *testing.T) {
 	if _, err := vm.Delete(ctx, nil); err == nil || err.Error() != "500 VM 100 is running - destroy failed" {
 		t.Fatalf("delete running VM: %v", err)
 	}
-	task, err := vm.Shutdown(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Wait(ctx, 2*time.Millisecond, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	task := shutdown(ctx, t, vm)
 	if !task.IsSuccessful || task.ExitStatus != "OK" {
 		t.Fatalf("shutdown task %+v", task)
 	}
@@ -63,14 +57,8 @@ func TestWithGoProxmoxClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err = vm101.Shutdown(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The library sends no timeout: the shutdown waits 60 simulated seconds.
-	if err := task.Wait(ctx, 2*time.Millisecond, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	task = shutdown(ctx, t, vm101)
 	if !task.IsFailed || task.ExitStatus != "VM quit/powerdown failed - got timeout" {
 		t.Fatalf("shutdown of ACPI-ignoring VM %+v", task)
 	}
@@ -86,6 +74,19 @@ func TestWithGoProxmoxClient(t *testing.T) {
 	if !strings.Contains(strings.Join(keys(s.Calls()), ","), "GET /nodes/{node}/status") {
 		t.Fatalf("calls %v", s.Calls())
 	}
+}
+
+// shutdown shuts vm down through go-proxmox and waits for the task to end.
+func shutdown(ctx context.Context, t *testing.T, vm *proxmox.VirtualMachine) *proxmox.Task {
+	t.Helper()
+	task, err := vm.Shutdown(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx, 2*time.Millisecond, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return task
 }
 
 func keys(m map[string]int) []string {

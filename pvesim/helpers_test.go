@@ -228,6 +228,17 @@ func wantExit(t *testing.T, st map[string]any, exit string) {
 	}
 }
 
+// taskLog is the log the simulator keeps for the task upid.
+func taskLog(s *Sim, upid string) []string {
+	var log []string
+	for _, ti := range s.Tasks() {
+		if ti.UPID == upid {
+			log = ti.Log
+		}
+	}
+	return log
+}
+
 func num(v any) int {
 	f, _ := v.(float64)
 	return int(f)

@@ -104,12 +104,7 @@ func TestStopHungVM(t *testing.T) {
 	if v, _ := s.VM("pve1", 100); v.Status != "running" {
 		t.Fatalf("hung VM should survive SIGKILL, is %s", v.Status)
 	}
-	var log []string
-	for _, ti := range s.Tasks() {
-		if ti.UPID == upid {
-			log = ti.Log
-		}
-	}
+	log := taskLog(s, upid)
 	if strings.Join(log, "|") != "VM quit/powerdown failed - terminating now with SIGTERM|VM still running - terminating now with SIGKILL|TASK OK" {
 		t.Fatalf("log %q", log)
 	}
@@ -183,12 +178,7 @@ func TestOverruleShutdown(t *testing.T) {
 	if v, _ := s.VM("pve1", 100); v.Status != "stopped" {
 		t.Fatalf("VM %s", v.Status)
 	}
-	var log []string
-	for _, ti := range s.Tasks() {
-		if ti.UPID == stop {
-			log = ti.Log
-		}
-	}
+	log := taskLog(s, stop)
 	if len(log) == 0 || log[0] != "overruled qmshutdown tasks: "+shut {
 		t.Fatalf("stop log %q", log)
 	}

@@ -81,6 +81,23 @@ func (h *harness) starter(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// seedWaiting seeds a VM, changes its spec with update and runs a followed
+// terminate that must end waiting for an admin; out is what it printed.
+func (h *harness) seedWaiting(update func(*pvesim.VMSpec)) (vm, string) {
+	h.t.Helper()
+	v := h.seed(time.Second)
+	require.NoError(h.t, h.st.Sim.UpdateVM(v.vmid, update))
+	code, out := h.terminateFollow(v)
+	require.Equal(h.t, exitWaiting, code, out)
+	return v, out
+}
+
+// protect turns on a VM's protection: Proxmox refuses its DELETE.
+func protect(s *pvesim.VMSpec) { s.Protection = true }
+
+// hang makes a VM's guest hang: it fails the shutdown and survives SIGKILL.
+func hang(s *pvesim.VMSpec) { s.Hang = true }
+
 func (h *harness) terminateFollow(v vm) (int, string) {
 	code, out, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id), "--follow")
 	require.Empty(h.t, errOut)
@@ -184,11 +201,7 @@ func TestTerminateEndToEnd(t *testing.T) {
 // error_terminate with Proxmox's reason and the IPs kept.
 func TestHungVMEndsInErrorTerminate(t *testing.T) {
 	h := newHarness(t)
-	v := h.seed(time.Second)
-	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Hang = true }))
-
-	code, out := h.terminateFollow(v)
-	require.Equal(t, exitWaiting, code, out)
+	v, out := h.seedWaiting(hang)
 	reason := fmt.Sprintf("VM %d is running - destroy failed", v.vmid)
 	require.Contains(t, out, "force-stop request sent")
 	require.Contains(t, out, "termination FAILED in phase delete: "+reason)
@@ -206,11 +219,7 @@ func TestHungVMEndsInErrorTerminate(t *testing.T) {
 // re-queues, and the second attempt succeeds with its own single entry.
 func TestDeleteFailureKeepsIPsAndRetrySucceeds(t *testing.T) {
 	h := newHarness(t)
-	v := h.seed(time.Second)
-	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
-
-	code, out := h.terminateFollow(v)
-	require.Equal(t, exitWaiting, code, out)
+	v, out := h.seedWaiting(protect)
 	reason := fmt.Sprintf("can't remove VM %d - protection mode enabled", v.vmid)
 	require.Contains(t, out, "stopped after ~")
 	require.Contains(t, out, "result=error")
@@ -290,12 +299,10 @@ func TestAdminTargets(t *testing.T) {
 	for _, target := range []string{"remove", "ready", "creation", "set_ip", "change_package", "set_dns_records", "delete-record"} {
 		t.Run(target, func(t *testing.T) {
 			h := &harness{t: t, st: h.st, store: h.store, pdns: h.pdns, out: h.out}
-			v := h.seed(time.Second)
-			require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
-			code, out := h.terminateFollow(v)
-			require.Equal(t, exitWaiting, code, out)
+			v, _ := h.seedWaiting(protect)
 			require.Contains(t, h.row(v.id).VM.LastError, "protection mode enabled")
 
+			var code int
 			var errOut string
 			if target == "delete-record" {
 				code, _, errOut = h.starter("delete-record", "--service-id", fmt.Sprint(v.id))

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,15 +16,12 @@ import (
 // activity-log entry.
 func TestTerminateClickRequeuesAWaitingTermination(t *testing.T) {
 	h := newHarness(t)
-	v := h.seed(time.Second)
-	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
-	code, out := h.terminateFollow(v)
-	require.Equal(t, exitWaiting, code, out)
+	v, _ := h.seedWaiting(protect)
 	reason := fmt.Sprintf("can't remove VM %d - protection mode enabled", v.vmid)
 	require.Equal(t, []string{dbmodel.FailurePref + reason}, h.activity(v))
 
 	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = false }))
-	code, out = h.terminateFollow(v)
+	code, out := h.terminateFollow(v)
 	require.Equal(t, exitOK, code, out)
 	require.Contains(t, out, "success\nvm_status=terminate attempt=2")
 	require.Contains(t, out, "[terminate] starting (attempt 2")
@@ -41,10 +37,7 @@ func TestTerminateClickRequeuesAWaitingTermination(t *testing.T) {
 // longer the record's is refused before anything is re-queued.
 func TestTerminateClickOnAWaitingRunChecksTheIdentity(t *testing.T) {
 	h := newHarness(t)
-	v := h.seed(time.Second)
-	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
-	code, out := h.terminateFollow(v)
-	require.Equal(t, exitWaiting, code, out)
+	v, _ := h.seedWaiting(protect)
 
 	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Name = "someone-else" }))
 	code, out, errOut := h.starter("terminate", "--service-id", fmt.Sprint(v.id))

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,26 +15,10 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
-// unmigratedConfig writes a config for a WHMCS database whose own tables
-// were never migrated (the schema table is gone).
-func unmigratedConfig(t *testing.T) (string, *dbmodel.Store) {
-	t.Helper()
-	store, cfg := testenv.NewDatabase(t)
-	require.NoError(t, store.DB().Exec("DROP TABLE "+dbmodel.SchemaTable).Error)
-	t.Setenv("PT_WORKER_TEST_SECRET", "worker-test-secret")
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`temporal: {address: "127.0.0.1:1"}
-database: {driver: mysql, dsn: %q}
-proxmox:
-  - {name: pve, url: "https://127.0.0.1:1", token_id: "t@pve!w", token_secret_env: PT_WORKER_TEST_SECRET, insecure: true}
-`, cfg.DSN)), 0o600))
-	return path, store
-}
-
 // The worker refuses a database that is not migrated, with one line naming
 // the command, before it talks to Temporal; `worker migrate` fixes it.
 func TestWorkerRefusesUnmigratedDatabase(t *testing.T) {
-	path, store := unmigratedConfig(t)
+	path, store := testenv.UnmigratedConfig(t, "PT_WORKER_TEST_SECRET", "worker-test-secret")
 	err := run(path, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.ErrorIs(t, err, dbmodel.ErrSchema)
 	require.Contains(t, err.Error(), "run `worker migrate --config FILE`")
@@ -58,7 +40,7 @@ func TestWorkerRefusesUnmigratedDatabase(t *testing.T) {
 
 // `worker migrate` needs only the database section: no Proxmox secret.
 func TestMigrateNeedsOnlyTheDatabase(t *testing.T) {
-	path, _ := unmigratedConfig(t)
+	path, _ := testenv.UnmigratedConfig(t, "PT_WORKER_TEST_SECRET", "worker-test-secret")
 	t.Setenv("PT_WORKER_TEST_SECRET", "")
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, migrateMain([]string{"--config", path}, &out, &errOut), errOut.String())

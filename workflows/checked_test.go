@@ -65,10 +65,9 @@ func TestRefusedDeleteKeepsBackupsAndDNS(t *testing.T) {
 
 // A check that cannot answer is not a refusal: the pipeline goes on.
 func TestDeletableCheckFailureIsNotFatal(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{}, errors.New("node down"))
-	f.mockAll(t, &n)
+	f := mockedFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{}, errors.New("node down"))
+	})
 	f.stop(true, nil)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -79,10 +78,9 @@ func TestDeletableCheckFailureIsNotFatal(t *testing.T) {
 // The VM is deleted and its row vanished before clean DB: the run ends
 // success, saying there was no row to clean.
 func TestCleanDBWithoutRowEndsSuccess(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.CleanDB, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
-	f.mockAll(t, &n)
+	f := mockedFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.CleanDB, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
+	})
 	f.stop(true, nil)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -95,12 +93,9 @@ func TestCleanDBWithoutRowEndsSuccess(t *testing.T) {
 // A failed attempt whose row vanished cannot wait for an admin: the run
 // ends failed, naming the attempt's reason.
 func TestRecordFailureWithoutRowEndsTheRun(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.RecordFailure, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.RecordFailure, mock.Anything, mock.Anything).Return(activities.FinishResult{}, rowGone())
+	})
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.True(t, f.env.IsWorkflowCompleted())
 	err := f.env.GetWorkflowError()
@@ -115,12 +110,9 @@ func TestRecordFailureWithoutRowEndsTheRun(t *testing.T) {
 // delete-record on it ends it as deleted.
 func TestAdminActionsWithoutRow(t *testing.T) {
 	t.Run("reset", func(t *testing.T) {
-		f := newFixture(t)
-		n := 0
-		f.env.OnActivity(a.SetVMStatus, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
-		f.mockAll(t, &n)
-		f.stop(true, nil)
-		f.deletes(running())
+		f := waitingFixture(t, func(f *fixture) {
+			f.env.OnActivity(a.SetVMStatus, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
+		})
 		f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
 		f.env.ExecuteWorkflow(TerminateWorkflow, input())
 		var app *temporal.ApplicationError
@@ -129,12 +121,9 @@ func TestAdminActionsWithoutRow(t *testing.T) {
 		require.Contains(t, app.Message(), "the VM row is gone")
 	})
 	t.Run("delete-record", func(t *testing.T) {
-		f := newFixture(t)
-		n := 0
-		f.env.OnActivity(a.DeleteVMRecord, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
-		f.mockAll(t, &n)
-		f.stop(true, nil)
-		f.deletes(running())
+		f := waitingFixture(t, func(f *fixture) {
+			f.env.OnActivity(a.DeleteVMRecord, mock.Anything, mock.Anything).Return(activities.AdminResult{}, rowGone())
+		})
 		f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalDelete, nil) }, time.Hour)
 		f.env.ExecuteWorkflow(TerminateWorkflow, input())
 		require.Equal(t, "record-deleted", f.result(t).Outcome)
@@ -158,11 +147,7 @@ func TestEveryMalformedResetPayloadIsRejected(t *testing.T) {
 		{"null", (*string)(nil), `""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			n := 0
-			f.mockAll(t, &n)
-			f.stop(true, nil)
-			f.deletes(running())
+			f := waitingFixture(t, nil)
 			f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, tc.payload) }, time.Hour)
 			f.env.RegisterDelayedCallback(func() {
 				st := f.status(t)
@@ -210,9 +195,7 @@ func (c *updateCallbacks) Complete(v any, err error) {
 // or the target is unknown; a reset to terminate answers with the number
 // of the attempt it started.
 func TestAdminUpdates(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.deletes(running(), nil)
 	var early, bad, again *updateResult
@@ -239,11 +222,7 @@ func TestAdminUpdates(t *testing.T) {
 }
 
 func TestAdminUpdateDeleteRecord(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	var u *updateResult
 	f.env.RegisterDelayedCallback(func() { u = f.update(pipeline.UpdateDeleteRecord) }, time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -323,11 +302,7 @@ func TestDeletableCheckIdentityMismatchTouchesNothing(t *testing.T) {
 
 // A huge payload is named, not copied, in the rejection line.
 func TestHugeResetPayloadIsRejectedBriefly(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, strings.Repeat("terminate", 7000)) }, time.Hour)
 	f.env.RegisterDelayedCallback(func() {
 		last := f.status(t).Lines

@@ -31,11 +31,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopDevServer()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // standIns answer like the real activities would for each scenario's
 // service id.

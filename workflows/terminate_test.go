@@ -114,6 +114,28 @@ func running() error {
 	return temporal.NewNonRetryableApplicationError("VM 2003 is running - destroy failed", pve.ClassRunning, nil)
 }
 
+// mockedFixture is a fixture with every phase mocked by mockAll. override,
+// when set, mocks the phases the test changes before mockAll does (the
+// first mock wins).
+func mockedFixture(t *testing.T, override func(f *fixture)) *fixture {
+	f := newFixture(t)
+	n := 0
+	if override != nil {
+		override(f)
+	}
+	f.mockAll(t, &n)
+	return f
+}
+
+// waitingFixture is a mockedFixture whose run stops the VM and then waits
+// for an admin: every DELETE fails with "VM is running".
+func waitingFixture(t *testing.T, override func(f *fixture)) *fixture {
+	f := mockedFixture(t, override)
+	f.stop(true, nil)
+	f.deletes(running())
+	return f
+}
+
 func (f *fixture) result(t *testing.T) pipeline.Result {
 	require.True(t, f.env.IsWorkflowCompleted())
 	require.NoError(t, f.env.GetWorkflowError())
@@ -122,40 +144,30 @@ func (f *fixture) result(t *testing.T) pipeline.Result {
 	return r
 }
 
-func TestGracefulStopThenSuccess(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.force(true)
+// terminatedAfterStop runs a termination whose stop phase answers stopped
+// and stopErr and whose force stop answers forced; it must end terminated.
+func terminatedAfterStop(t *testing.T, stopped bool, stopErr error, forced bool) *fixture {
+	f := mockedFixture(t, nil)
+	f.stop(stopped, stopErr)
+	f.force(forced)
 	f.deletes(nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
-	r := f.result(t)
-	require.Equal(t, "terminated", r.Outcome)
+	require.Equal(t, "terminated", f.result(t).Outcome)
+	return f
+}
+
+func TestGracefulStopThenSuccess(t *testing.T) {
+	f := terminatedAfterStop(t, true, nil, true)
 	require.Equal(t, []string{"load", "stop", "backups", "dns", "delete", "cleandb"}, f.calls)
 }
 
 func TestStillRunningAfterGracefulWindowForcesStop(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(false, nil)
-	f.force(true)
-	f.deletes(nil)
-	f.env.ExecuteWorkflow(TerminateWorkflow, input())
-	require.Equal(t, "terminated", f.result(t).Outcome)
+	f := terminatedAfterStop(t, false, nil, true)
 	require.Equal(t, []string{"load", "stop", "force:UPID:pve1:1", "backups", "dns", "delete", "cleandb"}, f.calls)
 }
 
 func TestStopPhaseErrorIsNotFatal(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(false, temporal.NewNonRetryableApplicationError("node unreachable", pve.ClassNodeUnreachable, nil))
-	f.force(false)
-	f.deletes(nil)
-	f.env.ExecuteWorkflow(TerminateWorkflow, input())
-	require.Equal(t, "terminated", f.result(t).Outcome)
+	f := terminatedAfterStop(t, false, temporal.NewNonRetryableApplicationError("node unreachable", pve.ClassNodeUnreachable, nil), false)
 	require.Contains(t, f.calls, "force:")
 	require.Contains(t, f.calls, "cleandb")
 }
@@ -181,9 +193,7 @@ func TestBestEffortPhasesNeverBlock(t *testing.T) {
 }
 
 func TestDeleteFailureWaitsThenRetrySucceeds(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(false, nil)
 	f.force(false)
 	f.deletes(running(), nil)
@@ -214,11 +224,7 @@ func TestAdminTargetsEndTheRun(t *testing.T) {
 		{"set_ip", "reset:set_ip"}, {"change_package", "reset:change_package"}, {"set_dns_records", "reset:set_dns_records"},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
-			f := newFixture(t)
-			n := 0
-			f.mockAll(t, &n)
-			f.stop(true, nil)
-			f.deletes(running())
+			f := waitingFixture(t, nil)
 			f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, tc.target) }, time.Hour)
 			f.env.ExecuteWorkflow(TerminateWorkflow, input())
 			require.Equal(t, tc.outcome, f.result(t).Outcome)
@@ -229,11 +235,7 @@ func TestAdminTargetsEndTheRun(t *testing.T) {
 }
 
 func TestBadSignalIsRejectedAndChangesNothing(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "explode") }, time.Hour)
 	f.env.RegisterDelayedCallback(func() {
 		v, err := f.env.QueryWorkflow(pipeline.QueryStatus)
@@ -252,11 +254,7 @@ func TestBadSignalIsRejectedAndChangesNothing(t *testing.T) {
 }
 
 func TestSignalDuringRunIsIgnored(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
-	f.stop(true, nil)
-	f.deletes(running())
+	f := waitingFixture(t, nil)
 	// Sent while the attempt runs: it must not be applied once the run fails.
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "remove") }, 0)
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
@@ -281,9 +279,7 @@ func TestBadInputIsRejected(t *testing.T) {
 }
 
 func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(false, temporal.NewNonRetryableApplicationError(`identity mismatch at pve1/2003: the record describes name "vm42", Proxmox has name "other"; touching nothing`, pipeline.ErrIdentityMismatch, nil))
 	f.force(true)
 	f.deletes(nil)
@@ -296,10 +292,9 @@ func TestIdentityMismatchTouchesNothingElse(t *testing.T) {
 }
 
 func TestLoadRefusalIsAFailedAttempt(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(activities.LoadResult{Target: target, Refusal: `proxmox server "gone" of the VM row is not configured`}, nil)
-	f.mockAll(t, &n)
+	f := mockedFixture(t, func(f *fixture) {
+		f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(activities.LoadResult{Target: target, Refusal: `proxmox server "gone" of the VM row is not configured`}, nil)
+	})
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.Equal(t, "reset:ready", f.result(t).Outcome)
@@ -307,9 +302,7 @@ func TestLoadRefusalIsAFailedAttempt(t *testing.T) {
 }
 
 func TestLostWorkersDoNotSpendDeleteRetries(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.deletes(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), nil)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
@@ -318,9 +311,7 @@ func TestLostWorkersDoNotSpendDeleteRetries(t *testing.T) {
 }
 
 func TestDeleteTimeoutsAreBounded(t *testing.T) {
-	f := newFixture(t)
-	n := 0
-	f.mockAll(t, &n)
+	f := mockedFixture(t, nil)
 	f.stop(true, nil)
 	f.deletes(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil))
 	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(pipeline.SignalReset, "ready") }, time.Hour)

@@ -86,10 +86,7 @@ type Provider struct {
 
 // New builds the provider for a cloudflare config.
 func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
-	if k := core.CanonicalKind(cfg.Kind); k != core.KindCloudflare {
-		return nil, fmt.Errorf("cloudflare.New: kind %q is not cloudflare", cfg.Kind)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateFor("cloudflare", core.KindCloudflare); err != nil {
 		return nil, err
 	}
 	base := cfg.URL
@@ -187,37 +184,35 @@ func more(ri *ResultInfo, page, perPage, got int) bool {
 
 // ListZones lists zones, all of them or those named name.
 func (p *Provider) ListZones(ctx context.Context, name string) ([]ZoneInfo, error) {
-	var all []ZoneInfo
-	for page := 1; page <= maxPages; page++ {
-		q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(zonesPerPage)}}
-		if name != "" {
-			q.Set("name", core.Canon(name))
-		}
-		var zs []ZoneInfo
-		ri, err := p.do(ctx, http.MethodGet, "/zones", q, &zs)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, zs...)
-		if !more(ri, page, zonesPerPage, len(zs)) {
-			break
-		}
+	q := url.Values{}
+	if name != "" {
+		q.Set("name", core.Canon(name))
 	}
-	return all, nil
+	return listPages[ZoneInfo](ctx, p, "/zones", q, zonesPerPage)
 }
 
 // ListRecords lists the records named name (all types) in a zone.
 func (p *Provider) ListRecords(ctx context.Context, zoneID, name string) ([]DNSRecord, error) {
-	var all []DNSRecord
+	q := url.Values{"name": {core.Canon(name)}}
+	return listPages[DNSRecord](ctx, p, "/zones/"+url.PathEscape(zoneID)+"/dns_records", q, recordsPerPage)
+}
+
+// listPages GETs path with the query q, page by page (perPage each, at most
+// maxPages), and returns the results of every page.
+func listPages[T any](ctx context.Context, p *Provider, path string, q url.Values, perPage int) ([]T, error) {
+	var all []T
 	for page := 1; page <= maxPages; page++ {
-		q := url.Values{"name": {core.Canon(name)}, "page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(recordsPerPage)}}
-		var rs []DNSRecord
-		ri, err := p.do(ctx, http.MethodGet, "/zones/"+url.PathEscape(zoneID)+"/dns_records", q, &rs)
+		pq := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(perPage)}}
+		for k, v := range q {
+			pq[k] = v
+		}
+		var items []T
+		ri, err := p.do(ctx, http.MethodGet, path, pq, &items)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, rs...)
-		if !more(ri, page, recordsPerPage, len(rs)) {
+		all = append(all, items...)
+		if !more(ri, page, perPage, len(items)) {
 			break
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -140,12 +139,7 @@ func TestDoubleEnvelope(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		resp, body := dnstest.Do(t, req)
 		var env map[string]json.RawMessage
 		if err := json.Unmarshal(body, &env); err != nil {
 			t.Fatalf("%s: not JSON: %s", path, body)

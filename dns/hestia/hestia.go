@@ -96,10 +96,7 @@ type Provider struct {
 
 // New builds the provider for a hestiacp config.
 func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
-	if k := core.CanonicalKind(cfg.Kind); k != core.KindHestia {
-		return nil, fmt.Errorf("hestia.New: kind %q is not hestiacp", cfg.Kind)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateFor("hestia", core.KindHestia); err != nil {
 		return nil, err
 	}
 	base := strings.TrimRight(cfg.URL, "/")

@@ -66,10 +66,7 @@ type Provider struct {
 
 // New builds the provider for a powerdns config.
 func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
-	if k := core.CanonicalKind(cfg.Kind); k != core.KindPowerDNS {
-		return nil, fmt.Errorf("powerdns.New: kind %q is not powerdns", cfg.Kind)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateFor("powerdns", core.KindPowerDNS); err != nil {
 		return nil, err
 	}
 	base := strings.TrimRight(cfg.URL, "/")

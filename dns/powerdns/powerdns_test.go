@@ -2,7 +2,6 @@ package powerdns_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -170,12 +169,7 @@ func TestFakeMatchesRealServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("X-API-Key", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := dnstest.Do(t, req)
 		return resp.StatusCode, resp.Header.Get("Content-Type"), strings.TrimSpace(string(b))
 	}
 	for _, s := range steps {

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"gorm.io/driver/mysql"
@@ -91,4 +93,35 @@ func NewDatabase(t testing.TB) (*dbmodel.Store, dbmodel.Config) {
 	}
 	t.Cleanup(func() { d.Close(false) })
 	return d.Store, d.Config
+}
+
+// NewUnmigratedDatabase is NewDatabase for a WHMCS database whose own
+// tables were never migrated: the schema table is dropped.
+func NewUnmigratedDatabase(t testing.TB) (*dbmodel.Store, dbmodel.Config) {
+	t.Helper()
+	store, cfg := NewDatabase(t)
+	if err := store.DB().Exec("DROP TABLE " + dbmodel.SchemaTable).Error; err != nil {
+		t.Fatal(err)
+	}
+	return store, cfg
+}
+
+// UnmigratedConfig writes a config file for a fresh unmigrated database
+// (NewUnmigratedDatabase) with Temporal and Proxmox at unreachable
+// addresses; the Proxmox token secret is read from secretEnv, set to
+// secret for the test.
+func UnmigratedConfig(t *testing.T, secretEnv, secret string) (string, *dbmodel.Store) {
+	t.Helper()
+	store, cfg := NewUnmigratedDatabase(t)
+	t.Setenv(secretEnv, secret)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	body := fmt.Sprintf(`temporal: {address: "127.0.0.1:1"}
+database: {driver: mysql, dsn: %q}
+proxmox:
+  - {name: pve, url: "https://127.0.0.1:1", token_id: "t@pve!w", token_secret_env: %s, insecure: true}
+`, cfg.DSN, secretEnv)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, store
 }

@@ -22,6 +22,7 @@
 package hestiatest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -593,14 +594,21 @@ func (s *Server) run(cmd string, a []string) (int, string) {
 }
 
 func (s *Server) userLocked(name string) (*user, int, string) {
-	if !userFormatRE.MatchString(name) {
-		return nil, eInvalid, "Error: invalid user format :: " + name
+	return lookup(s.users, name, userFormatRE, "user", "user")
+}
+
+// lookup is m[name] after Hestia's two checks, or their error code and
+// message: name must match format (else "invalid <kind> format") and be in
+// m (else "<noun> <name> doesn't exist").
+func lookup[T any](m map[string]*T, name string, format *regexp.Regexp, kind, noun string) (*T, int, string) {
+	if !format.MatchString(name) {
+		return nil, eInvalid, "Error: invalid " + kind + " format :: " + name
 	}
-	u := s.users[name]
-	if u == nil {
-		return nil, eNotExist, "Error: user " + name + " doesn't exist"
+	v := m[name]
+	if v == nil {
+		return nil, eNotExist, "Error: " + noun + " " + name + " doesn't exist"
 	}
-	return u, 0, ""
+	return v, 0, ""
 }
 
 // formatDomain is func/main.sh format_domain for ASCII names.
@@ -635,6 +643,28 @@ func jsonObject(b *strings.Builder, n int, entry func(i int)) {
 	b.WriteString("}")
 }
 
+// listing is what a v-list command prints of m in format, in key order: one
+// JSON object of an entry each, plain (tab-separated) lines, or by default
+// the table header then table lines. Each func writes one entry or line to b.
+func listing[K cmp.Ordered, V any](format string, m map[K]V, jsonEntry, plainLine func(b *strings.Builder, k K, v V), header string, tableLine func(b *strings.Builder, k K, v V)) string {
+	keys := slices.Sorted(maps.Keys(m))
+	var b strings.Builder
+	switch format {
+	case "json":
+		jsonObject(&b, len(keys), func(i int) { jsonEntry(&b, keys[i], m[keys[i]]) })
+	case "plain":
+		for _, k := range keys {
+			plainLine(&b, k, m[k])
+		}
+	default:
+		b.WriteString(header)
+		for _, k := range keys {
+			tableLine(&b, k, m[k])
+		}
+	}
+	return b.String()
+}
+
 func (s *Server) listDomains(a []string) (int, string) {
 	if len(a) < 1 {
 		return eArgs, "Usage: v-list-dns-domains USER [FORMAT]"
@@ -643,14 +673,8 @@ func (s *Server) listDomains(a []string) (int, string) {
 	if code > 0 {
 		return code, msg
 	}
-	names := slices.Sorted(maps.Keys(u.domains))
-	var b strings.Builder
-	switch formatArg(a, 1) {
-	case "json":
-		jsonObject(&b, len(names), func(i int) {
-			n := names[i]
-			d := u.domains[n]
-			fmt.Fprintf(&b, `    "%s": {
+	return 0, listing(formatArg(a, 1), u.domains, func(b *strings.Builder, n string, d *domain) {
+		fmt.Fprintf(b, `    "%s": {
         "IP": "%s",
         "TPL": "default",
         "TTL": "14400",
@@ -663,55 +687,34 @@ func (s *Server) listDomains(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, n, d.ip, n, strings.ReplaceAll(d.date, "-", ""), len(d.records), d.suspended, d.time, d.date)
-		})
-	case "plain":
-		for _, n := range names {
-			d := u.domains[n]
-			fmt.Fprintf(&b, "%s\t%s\tdefault\t14400\t\tns1.%s\t\t\t%d\t%s\t%s\t%s\n", n, d.ip, n, len(d.records), d.suspended, d.time, d.date)
-		}
-	default:
-		b.WriteString("DOMAIN   IP   TPL   TTL   REC   SPND   DATE\n------   --   ---   ---   ---   ----   ----\n")
-		for _, n := range names {
-			d := u.domains[n]
-			fmt.Fprintf(&b, "%s %s default 14400 %d %s %s\n", n, d.ip, len(d.records), d.suspended, d.date)
-		}
-	}
-	return 0, b.String()
+	}, func(b *strings.Builder, n string, d *domain) {
+		fmt.Fprintf(b, "%s\t%s\tdefault\t14400\t\tns1.%s\t\t\t%d\t%s\t%s\t%s\n", n, d.ip, n, len(d.records), d.suspended, d.time, d.date)
+	}, "DOMAIN   IP   TPL   TTL   REC   SPND   DATE\n------   --   ---   ---   ---   ----   ----\n", func(b *strings.Builder, n string, d *domain) {
+		fmt.Fprintf(b, "%s %s default 14400 %d %s %s\n", n, d.ip, len(d.records), d.suspended, d.date)
+	})
 }
 
-func (s *Server) domainLocked(u *user, raw string) (*domain, int, string) {
-	name := formatDomain(raw)
-	if !domainFormatRE.MatchString(name) {
-		return nil, eInvalid, "Error: invalid domain format :: " + name
+// domainLocked finds the domain raw of the user userName, or the error
+// code and message Hestia gives for either.
+func (s *Server) domainLocked(userName, raw string) (*domain, int, string) {
+	u, code, msg := s.userLocked(userName)
+	if code > 0 {
+		return nil, code, msg
 	}
-	d := u.domains[name]
-	if d == nil {
-		return nil, eNotExist, "Error: dns domain " + name + " doesn't exist"
-	}
-	return d, 0, ""
+	return lookup(u.domains, formatDomain(raw), domainFormatRE, "domain", "dns domain")
 }
 
 func (s *Server) listRecords(a []string) (int, string) {
 	if len(a) < 2 {
 		return eArgs, "Usage: v-list-dns-records USER DOMAIN [FORMAT]"
 	}
-	u, code, msg := s.userLocked(a[0])
+	d, code, msg := s.domainLocked(a[0], a[1])
 	if code > 0 {
 		return code, msg
 	}
-	d, code, msg := s.domainLocked(u, a[1])
-	if code > 0 {
-		return code, msg
-	}
-	ids := slices.Sorted(maps.Keys(d.records))
-	var b strings.Builder
-	switch formatArg(a, 2) {
-	case "json":
-		jsonObject(&b, len(ids), func(i int) {
-			id := ids[i]
-			r := d.records[id]
-			value := strings.ReplaceAll(r.Value, `"`, `\"`)
-			fmt.Fprintf(&b, `    "%d": {
+	return 0, listing(formatArg(a, 2), d.records, func(b *strings.Builder, id int, r *Record) {
+		value := strings.ReplaceAll(r.Value, `"`, `\"`)
+		fmt.Fprintf(b, `    "%d": {
         "RECORD": "%s",
         "TYPE": "%s",
         "PRIORITY": "%s",
@@ -721,24 +724,15 @@ func (s *Server) listRecords(a []string) (int, string) {
         "TIME": "%s",
         "DATE": "%s"
     }`, id, r.Record, r.Type, r.Priority, value, id, r.Suspended, r.Time, r.Date)
-		})
-	case "plain":
-		for _, id := range ids {
-			r := d.records[id]
-			fmt.Fprintf(&b, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, r.Record, r.Type, r.Priority, r.Value, r.Suspended, r.Time, r.Date)
+	}, func(b *strings.Builder, id int, r *Record) {
+		fmt.Fprintf(b, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, r.Record, r.Type, r.Priority, r.Value, r.Suspended, r.Time, r.Date)
+	}, "ID  RECORD  TYPE  VALUE  DATE\n--  ------  ----  -----  ----\n", func(b *strings.Builder, id int, r *Record) {
+		v := r.Value
+		if len(v) > 30 {
+			v = v[:30]
 		}
-	default:
-		b.WriteString("ID  RECORD  TYPE  VALUE  DATE\n--  ------  ----  -----  ----\n")
-		for _, id := range ids {
-			r := d.records[id]
-			v := r.Value
-			if len(v) > 30 {
-				v = v[:30]
-			}
-			fmt.Fprintf(&b, "%d  %s  %s  %s  %s\n", id, r.Record, r.Type, v, r.Date)
-		}
-	}
-	return 0, b.String()
+		fmt.Fprintf(b, "%d  %s  %s  %s  %s\n", id, r.Record, r.Type, v, r.Date)
+	})
 }
 
 func (s *Server) deleteRecord(a []string) (int, string) {
@@ -748,11 +742,7 @@ func (s *Server) deleteRecord(a []string) (int, string) {
 	if !idFormatRE.MatchString(a[2]) {
 		return eInvalid, "Error: invalid id format :: " + a[2]
 	}
-	u, code, msg := s.userLocked(a[0])
-	if code > 0 {
-		return code, msg
-	}
-	d, code, msg := s.domainLocked(u, a[1])
+	d, code, msg := s.domainLocked(a[0], a[1])
 	if code > 0 {
 		return code, msg
 	}

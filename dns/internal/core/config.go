@@ -176,6 +176,15 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("dns provider %q (%s): %s: %s", e.Provider, e.Kind, e.Field, e.Problem)
 }
 
+// ValidateFor is how package pkg's New takes c: it must be of kind (after
+// aliases), then valid (Validate).
+func (c ProviderConfig) ValidateFor(pkg, kind string) error {
+	if CanonicalKind(c.Kind) != kind {
+		return fmt.Errorf("%s.New: kind %q is not %s", pkg, c.Kind, kind)
+	}
+	return c.Validate()
+}
+
 // Validate reports every missing or wrong field, one *ConfigError each,
 // joined with errors.Join. Secret values are never included; environment
 // variable names are.

@@ -98,43 +98,48 @@ func ReverseName(ip netip.Addr) string {
 // trailing dot.
 func ParseReverseName(name string) (netip.Addr, bool) {
 	c := Canon(name)
-	switch {
-	case strings.HasSuffix(c, "."+suffix4):
-		labels := strings.Split(strings.TrimSuffix(c, "."+suffix4), ".")
-		if len(labels) != 4 {
-			return netip.Addr{}, false
-		}
+	if v, ok := reverseLabels(c, suffix4, 4, octet); ok {
 		var a [4]byte
-		for i, l := range labels {
-			v, ok := octet(l)
-			if !ok {
-				return netip.Addr{}, false
-			}
-			a[3-i] = v
+		for i, o := range v {
+			a[3-i] = o
 		}
 		return netip.AddrFrom4(a), true
-	case strings.HasSuffix(c, "."+suffix6):
-		labels := strings.Split(strings.TrimSuffix(c, "."+suffix6), ".")
-		if len(labels) != 32 {
-			return netip.Addr{}, false
-		}
+	}
+	if v, ok := reverseLabels(c, suffix6, 32, nibble); ok {
 		var a [16]byte
-		for i, l := range labels {
-			v, ok := nibble(l)
-			if !ok {
-				return netip.Addr{}, false
-			}
+		for i, n := range v {
 			// label i is nibble 31-i counted from the most significant.
 			pos := 31 - i
 			if pos%2 == 0 {
-				a[pos/2] |= v << 4
+				a[pos/2] |= n << 4
 			} else {
-				a[pos/2] |= v
+				a[pos/2] |= n
 			}
 		}
 		return netip.AddrFrom16(a), true
 	}
 	return netip.Addr{}, false
+}
+
+// reverseLabels parses the labels of c before "."+suffix, in order, with
+// parse; ok is false unless c ends so and has exactly n labels that parse.
+func reverseLabels(c, suffix string, n int, parse func(string) (byte, bool)) ([]byte, bool) {
+	if !strings.HasSuffix(c, "."+suffix) {
+		return nil, false
+	}
+	labels := strings.Split(strings.TrimSuffix(c, "."+suffix), ".")
+	if len(labels) != n {
+		return nil, false
+	}
+	out := make([]byte, n)
+	for i, l := range labels {
+		v, ok := parse(l)
+		if !ok {
+			return nil, false
+		}
+		out[i] = v
+	}
+	return out, true
 }
 
 // octet parses a strict decimal octet label: 0-255, no sign, no leading zero.

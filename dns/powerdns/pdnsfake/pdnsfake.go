@@ -270,12 +270,21 @@ func (s *Server) listZones(w http.ResponseWriter) {
 	jsonOut(w, http.StatusOK, out)
 }
 
+// zoneLocked is the zone name, or nil after answering 404 when there is
+// none. s.mu is held.
+func (s *Server) zoneLocked(w http.ResponseWriter, name string) *zone {
+	z := s.zones[name]
+	if z == nil {
+		plain(w, http.StatusNotFound, "Not Found")
+	}
+	return z
+}
+
 func (s *Server) getZone(w http.ResponseWriter, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	z, ok := s.zones[name]
-	if !ok {
-		plain(w, http.StatusNotFound, "Not Found")
+	z := s.zoneLocked(w, name)
+	if z == nil {
 		return
 	}
 	jsonOut(w, http.StatusOK, s.zoneObject(z, true))
@@ -284,8 +293,7 @@ func (s *Server) getZone(w http.ResponseWriter, name string) {
 func (s *Server) deleteZone(w http.ResponseWriter, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.zones[name]; !ok {
-		plain(w, http.StatusNotFound, "Not Found")
+	if s.zoneLocked(w, name) == nil {
 		return
 	}
 	delete(s.zones, name)
@@ -358,9 +366,8 @@ func (s *Server) patchZone(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	z, ok := s.zones[name]
-	if !ok {
-		plain(w, http.StatusNotFound, "Not Found")
+	z := s.zoneLocked(w, name)
+	if z == nil {
 		return
 	}
 	var rrsets []rawRRset
