@@ -12,7 +12,7 @@ TEMPORAL_SCHEMA := $(BIN)/temporal-schema
 TEST_TIMEOUT ?= 40m
 BINARIES  := ./worker ./starter ./cmd/pvesim ./cmd/demo
 
-.PHONY: all build test check vet fmt-check tidy-check staticcheck demo bench chaos clean tools cluster-tools cluster cluster-down
+.PHONY: all build test check vet fmt-check tidy-check staticcheck demo bench chaos clean tools cluster-tools cluster cluster-down chaos-cluster
 
 all: build
 
@@ -97,6 +97,12 @@ chaos: $(TEMPORAL)
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/chaos ./cmd/chaos
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(BIN)/chaos -n $(CHAOS_N) $(CHAOS_FLAGS)
+
+# The chaos run on the real server (PostgreSQL), three worker processes.
+chaos-cluster: cluster-tools
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/chaos ./cmd/chaos
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(BIN)/chaos -n $(CHAOS_N) -cluster -workers 3 $(CHAOS_FLAGS)
 
 # Benchmarks: the hot pure functions, then the end-to-end run (test/bench/README.md;
 # ~8 minutes; BENCH_FLAGS=-quick for a CI-sized run). Writes test/bench/results/latest.json.

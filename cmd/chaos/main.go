@@ -9,6 +9,7 @@
 //
 //	go run ./cmd/chaos -n 200            # by hand
 //	go run ./cmd/chaos -n 40 -concurrency 16   # CI size
+//	go run ./cmd/chaos -n 40 -cluster -workers 3   # the real server, three workers
 package main
 
 import (
@@ -41,6 +42,8 @@ func main() {
 	flag.Float64Var(&o.RequeueFraction, "requeue", 0.5, "fraction of liftable refusals the admin re-queues")
 	flag.DurationVar(&o.Settle, "settle", 4*time.Minute, "how long runs may take to end after the last click")
 	flag.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "bound of the whole run")
+	flag.BoolVar(&o.Cluster, "cluster", false, "run on the real Temporal server (make cluster-tools; PostgreSQL on 127.0.0.1:5432) instead of the dev server")
+	flag.IntVar(&o.Workers, "workers", 1, "worker processes")
 	verbose := flag.Bool("v", false, "print every violation as JSON on stderr (they are always printed as text)")
 	flag.Parse()
 

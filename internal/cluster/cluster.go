@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,16 +111,36 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// freePorts picks free loopback ports below 32768: the SQL schema stores
+// membership ports as a smallint, and the kernel's ephemeral ports (which
+// port 0 gives) lie above it.
 func freePorts() (*Ports, error) {
 	var n [11]int
+	used := map[int]bool{}
 	for i := range n {
-		p, err := testenv.FreePort()
+		p, err := lowFreePort(used)
 		if err != nil {
 			return nil, err
 		}
-		n[i] = p
+		n[i], used[p] = p, true
 	}
 	return &Ports{n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10]}, nil
+}
+
+func lowFreePort(used map[int]bool) (int, error) {
+	for range 200 {
+		p := 20000 + rand.IntN(12000)
+		if used[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p, nil
+	}
+	return 0, errors.New("cluster: no free port between 20000 and 32000")
 }
 
 // New prepares a server: both schemas created and the config written. It
@@ -331,3 +353,6 @@ func (s *Server) Restart(ctx context.Context, grace time.Duration) error {
 
 // Pid is the server's process id (0 when it is not running).
 func (s *Server) Pid() int { return s.proc.Pid() }
+
+// Running reports whether the server process runs.
+func (s *Server) Running() bool { return s.proc.Running() }

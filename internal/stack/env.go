@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/testsuite"
-
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
@@ -23,7 +21,7 @@ import (
 // PowerDNS. Env.Start adds the simulator and the worker.
 type Env struct {
 	T     testing.TB
-	Dev   *testsuite.DevServer
+	Dev   testenv.Temporal
 	Store *dbmodel.Store // the database, directly
 	DB    dbmodel.Config
 	PDNS  *pdnstest.Server // nil with NoPDNS

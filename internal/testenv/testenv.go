@@ -59,14 +59,46 @@ func TemporalCLI() (string, error) {
 var (
 	devOnce   sync.Once
 	devServer *testsuite.DevServer
+	shared    Temporal
 	devErr    error
 )
 
-// DevServer returns the package's shared Temporal dev server, started on
-// first use from the pinned CLI. Call StopDevServer from TestMain.
-func DevServer(t testing.TB) *testsuite.DevServer {
+// Temporal is the Temporal server a test binary's tests share.
+type Temporal interface {
+	FrontendHostPort() string
+	Client() client.Client // namespace default
+}
+
+// ExternalTemporalEnv names a running Temporal frontend (host:port) that
+// the tests use instead of starting the dev server: `make test-cluster`
+// points it at the real server of `make cluster`.
+const ExternalTemporalEnv = "TEST_TEMPORAL_ADDRESS"
+
+type external struct {
+	addr string
+	c    client.Client
+}
+
+func (e external) FrontendHostPort() string { return e.addr }
+func (e external) Client() client.Client    { return e.c }
+
+// DevServer returns the server the package's tests share: the Temporal dev
+// server, started on first use from the pinned CLI, or the server at
+// $TEST_TEMPORAL_ADDRESS. Call StopDevServer from TestMain.
+func DevServer(t testing.TB) Temporal {
 	t.Helper()
 	devOnce.Do(func() {
+		if addr := os.Getenv(ExternalTemporalEnv); addr != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c, err := Dial(ctx, addr, nil)
+			if err != nil {
+				devErr = fmt.Errorf("%s=%s: %w (make cluster starts it)", ExternalTemporalEnv, addr, err)
+				return
+			}
+			shared = external{addr: addr, c: c}
+			return
+		}
 		path, err := TemporalCLI()
 		if err != nil {
 			devErr = err
@@ -82,11 +114,14 @@ func DevServer(t testing.TB) *testsuite.DevServer {
 			Stdout:        io.Discard,
 			Stderr:        io.Discard,
 		})
+		if devErr == nil {
+			shared = devServer
+		}
 	})
 	if devErr != nil {
 		t.Fatalf("temporal dev server: %v", devErr)
 	}
-	return devServer
+	return shared
 }
 
 // StopDevServer stops the shared dev server, if started.

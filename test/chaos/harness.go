@@ -30,6 +30,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/cluster"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -57,6 +58,11 @@ type Options struct {
 	Settle           time.Duration // after the last start, how long runs may take to end (default 4m)
 	Timeout          time.Duration // the whole run (default 30m)
 	Log              io.Writer     // progress lines; default os.Stderr
+
+	// Cluster runs the real Temporal server (internal/cluster: PostgreSQL
+	// persistence and visibility) instead of the dev server.
+	Cluster bool
+	Workers int // worker processes (default 1)
 }
 
 func (o *Options) defaults() {
@@ -96,6 +102,9 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
 }
 
 // Nodes of the simulated cluster.
@@ -131,8 +140,8 @@ type harness struct {
 	simURL     string
 	pdns       *pdnstest.Server
 	gate       *Gate
-	dev        *testenv.DevServerProc
-	worker     *testenv.Proc
+	temporal   temporalServer
+	workers    []*testenv.Proc
 	tc         client.Client
 	starterBin string
 	cfgPath    string
@@ -146,7 +155,45 @@ type harness struct {
 	nextReuse    int
 
 	kills, restarts, dnsDown, refusals, dirty, exits int
-	killing                                          bool // the killer keeps the worker down on purpose
+	killing                                          map[int]bool // the killer keeps that worker down on purpose
+}
+
+// temporalServer is the Temporal server of the run: the dev server on a
+// file database, or the real server on PostgreSQL. Either can be stopped
+// and started again with every execution kept.
+type temporalServer interface {
+	Addr() string
+	Start(ctx context.Context) error
+	Stop(grace time.Duration)
+	Running() bool
+	Name() string
+	Close() // stops it and drops what it created
+}
+
+type devServer struct{ d *testenv.DevServerProc }
+
+func (s devServer) Addr() string                    { return s.d.Addr }
+func (s devServer) Start(ctx context.Context) error { return s.d.Start(ctx) }
+func (s devServer) Stop(grace time.Duration)        { s.d.Stop(grace) }
+func (s devServer) Running() bool                   { return s.d.Proc.Running() }
+func (s devServer) Name() string                    { return "dev" }
+func (s devServer) Close()                          { s.d.Stop(10 * time.Second) }
+
+type realServer struct {
+	s    *cluster.Server
+	keep bool
+}
+
+func (s realServer) Addr() string                    { return s.s.Addr }
+func (s realServer) Start(ctx context.Context) error { return s.s.Start(ctx) }
+func (s realServer) Stop(grace time.Duration)        { s.s.Stop(grace) }
+func (s realServer) Running() bool                   { return s.s.Running() }
+func (s realServer) Name() string                    { return "cluster " + cluster.Version + " on PostgreSQL" }
+func (s realServer) Close() {
+	s.s.Stop(10 * time.Second)
+	if !s.keep {
+		_ = s.s.Drop(context.Background())
+	}
 }
 
 // Run performs a chaos run and checks the invariants. The error is about
@@ -156,7 +203,7 @@ func Run(ctx context.Context, o Options) (*invariant.Report, error) {
 	o.defaults()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	h := &harness{o: o, out: o.Log, rng: mrand.New(mrand.NewPCG(uint64(o.Seed), uint64(o.Seed>>1)|1)),
+	h := &harness{o: o, out: o.Log, rng: mrand.New(mrand.NewPCG(uint64(o.Seed), uint64(o.Seed>>1)|1)), killing: map[int]bool{},
 		byID: map[int]*service{}, ipViolations: map[int]time.Time{}, slots: make(chan struct{}, o.Concurrency)}
 	start := time.Now()
 	defer h.cleanup()
@@ -289,24 +336,35 @@ func (h *harness) startSimulator(context.Context) error {
 	return err
 }
 
-// startTemporal starts the Temporal dev server on a file database (so that
-// it can be restarted) and connects the harness's client.
+// startTemporal starts the Temporal server (the dev server on a file
+// database, or the real server) and connects the harness's client.
 func (h *harness) startTemporal(ctx context.Context) error {
+	if h.o.Cluster {
+		s, err := cluster.New(ctx, cluster.Options{Dir: filepath.Join(h.dir, "cluster"), CLI: h.o.TemporalCLI,
+			Database: fmt.Sprintf("chaos_%d_%d", os.Getpid(), time.Now().Unix()%100000)})
+		if err != nil {
+			return err
+		}
+		h.temporal = realServer{s: s, keep: h.o.Keep}
+	} else {
+		d, err := testenv.NewDevServerProc(testenv.DevServerOptions{CLI: h.o.TemporalCLI, Dir: h.dir, FileDB: true})
+		if err != nil {
+			return err
+		}
+		h.temporal = devServer{d}
+	}
+	if err := h.temporal.Start(ctx); err != nil {
+		return err
+	}
 	var err error
-	if h.dev, err = testenv.NewDevServerProc(testenv.DevServerOptions{CLI: h.o.TemporalCLI, Dir: h.dir, FileDB: true}); err != nil {
-		return err
-	}
-	if err := h.startDev(ctx); err != nil {
-		return err
-	}
-	h.tc, err = testenv.Dial(ctx, h.dev.Addr, nil)
+	h.tc, err = testenv.Dial(ctx, h.temporal.Addr(), nil)
 	return err
 }
 
 // writeConfig writes the config file the worker and the starter read.
 func (h *harness) writeConfig(context.Context) error {
 	cfg := &config.Config{
-		Temporal: config.Temporal{Address: h.dev.Addr, Namespace: "default", TaskQueue: "chaos"},
+		Temporal: config.Temporal{Address: h.temporal.Addr(), Namespace: "default", TaskQueue: "chaos"},
 		Database: h.db.Config,
 		Proxmox:  []pve.Config{stack.PVEConfig(h.simURL)},
 		DNS:      []dns.ProviderConfig{{Kind: "powerdns", Name: "pdns", URL: "http://" + h.gate.addr, APIKey: h.pdns.APIKey, Timeout: 2 * time.Second, Budget: 20 * time.Second}},
@@ -323,27 +381,28 @@ func (h *harness) writeConfig(context.Context) error {
 	return err
 }
 
-// startWorker starts the worker binary.
+// startWorker starts the worker processes, all on the one task queue.
 func (h *harness) startWorker(context.Context) error {
-	h.worker = &testenv.Proc{Name: "worker", Path: filepath.Join(h.dir, "worker"),
-		Args: []string{"--config", h.cfgPath, "--http-addr", ""}, Log: filepath.Join(h.dir, "worker.log")}
-	return h.worker.Start()
-}
-
-// startDev (re)starts the dev server and waits until it is healthy.
-func (h *harness) startDev(ctx context.Context) error {
-	return h.dev.Start(ctx)
+	for i := range h.o.Workers {
+		w := &testenv.Proc{Name: fmt.Sprintf("worker %d", i+1), Path: filepath.Join(h.dir, "worker"),
+			Args: []string{"--config", h.cfgPath, "--http-addr", ""}, Log: filepath.Join(h.dir, fmt.Sprintf("worker-%d.log", i+1))}
+		if err := w.Start(); err != nil {
+			return err
+		}
+		h.workers = append(h.workers, w)
+	}
+	return nil
 }
 
 func (h *harness) cleanup() {
-	if h.worker != nil {
-		h.worker.Kill()
+	for _, w := range h.workers {
+		w.Kill()
 	}
 	if h.tc != nil {
 		h.tc.Close()
 	}
-	if h.dev != nil {
-		h.dev.Stop(10 * time.Second)
+	if h.temporal != nil {
+		h.temporal.Close()
 	}
 	if h.gate != nil {
 		h.gate.Close()
@@ -514,7 +573,7 @@ func (h *harness) run(ctx context.Context) (*invariant.Report, error) {
 			break
 		}
 		if i == restartAt {
-			bg(h.restartDev)
+			bg(h.restartServer)
 		}
 		clicks.Add(1)
 		go func(s *service) {
@@ -546,13 +605,15 @@ func (h *harness) run(ctx context.Context) (*invariant.Report, error) {
 	if err := h.gate.Up(); err != nil {
 		return nil, err
 	}
-	if !h.worker.Running() {
-		if err := h.worker.Start(); err != nil {
-			return nil, err
+	for _, w := range h.workers {
+		if !w.Running() {
+			if err := w.Start(); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if !h.dev.Proc.Running() {
-		if err := h.startDev(context.Background()); err != nil {
+	if !h.temporal.Running() {
+		if err := h.temporal.Start(context.Background()); err != nil {
 			return nil, err
 		}
 	}
@@ -671,28 +732,30 @@ func (h *harness) finish(s *service) {
 	}
 }
 
-// killer SIGKILLs the worker at random moments and restarts it.
+// killer SIGKILLs a worker, picked at random, at random moments and
+// restarts it.
 func (h *harness) killer(ctx context.Context) {
-	every(ctx, func() time.Duration { return h.between(h.o.KillMin, h.o.KillMax) }, h.killWorker)
+	every(ctx, func() time.Duration { return h.between(h.o.KillMin, h.o.KillMax) }, func() { h.killWorker(h.intn(len(h.workers))) })
 }
 
-// killWorker SIGKILLs the worker and starts it again a moment later.
-func (h *harness) killWorker() {
+// killWorker SIGKILLs worker i and starts it again a moment later.
+func (h *harness) killWorker(i int) {
+	w := h.workers[i]
 	h.mu.Lock()
-	h.killing = true
+	h.killing[i] = true
 	h.mu.Unlock()
-	if h.worker.Running() {
-		h.worker.Kill()
+	if w.Running() {
+		w.Kill()
 		h.mu.Lock()
 		h.kills++
 		h.mu.Unlock()
 	}
 	time.Sleep(h.between(100*time.Millisecond, 1500*time.Millisecond))
-	if err := h.worker.Start(); err != nil {
-		h.logf("worker restart: %v", err)
+	if err := w.Start(); err != nil {
+		h.logf("%s restart: %v", w.Name, err)
 	}
 	h.mu.Lock()
-	h.killing = false
+	h.killing[i] = false
 	h.mu.Unlock()
 }
 
@@ -702,19 +765,21 @@ func (h *harness) supervisor(ctx context.Context) {
 	every(ctx, fixed(time.Second), h.reviveWorker)
 }
 
-// reviveWorker starts the worker if it is down and the killer is not
+// reviveWorker starts each worker that is down while the killer is not
 // keeping it down.
 func (h *harness) reviveWorker() {
-	h.mu.Lock()
-	killing := h.killing
-	h.mu.Unlock()
-	if killing || h.worker.Running() {
-		return
-	}
-	if err := h.worker.Start(); err == nil {
+	for i, w := range h.workers {
 		h.mu.Lock()
-		h.exits++
+		killing := h.killing[i]
 		h.mu.Unlock()
+		if killing || w.Running() {
+			continue
+		}
+		if err := w.Start(); err == nil {
+			h.mu.Lock()
+			h.exits++
+			h.mu.Unlock()
+		}
 	}
 }
 
@@ -738,20 +803,20 @@ func (h *harness) dnsOutage(ctx context.Context) {
 	}
 }
 
-// restartDev restarts the Temporal dev server once, on its file database.
-func (h *harness) restartDev(ctx context.Context) {
+// restartServer restarts the Temporal server once, on what it persisted.
+func (h *harness) restartServer(ctx context.Context) {
 	time.Sleep(h.between(0, 5*time.Second))
-	h.logf("restarting the Temporal dev server")
-	h.dev.Stop(15 * time.Second)
+	h.logf("restarting the Temporal server (%s)", h.temporal.Name())
+	h.temporal.Stop(15 * time.Second)
 	time.Sleep(h.between(200*time.Millisecond, 2*time.Second))
-	if err := h.startDev(context.Background()); err != nil {
-		h.logf("dev server restart failed: %v", err)
+	if err := h.temporal.Start(context.Background()); err != nil {
+		h.logf("Temporal server restart failed: %v", err)
 		return
 	}
 	h.mu.Lock()
 	h.restarts++
 	h.mu.Unlock()
-	h.logf("Temporal dev server is back")
+	h.logf("Temporal server is back")
 }
 
 // monitor samples the database and the simulator: IPs cleared while the
@@ -980,7 +1045,8 @@ func (h *harness) verdict(ctx context.Context) (*invariant.Report, error) {
 		Sim:      invariant.Sim{Requests: h.sim.Requests(), VMs: h.sim.VMs()},
 	})
 	h.mu.Lock()
-	rep.WorkerKills, rep.DevServerRestarts, rep.DNSDownWindows, rep.WorkerExits = h.kills, h.restarts, h.dnsDown, h.exits
+	rep.WorkerKills, rep.ServerRestarts, rep.DNSDownWindows, rep.WorkerExits = h.kills, h.restarts, h.dnsDown, h.exits
+	rep.TemporalServer, rep.Workers = h.temporal.Name(), len(h.workers)
 	rep.StarterRefusals, rep.DirtyRefusals, rep.Seed = h.refusals, h.dirty, h.o.Seed
 	h.mu.Unlock()
 	return rep, nil

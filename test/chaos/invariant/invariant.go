@@ -172,14 +172,16 @@ type Report struct {
 	Classes        map[string]int `json:"fault_classes,omitempty"`
 
 	// Filled by the harness.
-	WorkerKills       int     `json:"worker_kills"`
-	DevServerRestarts int     `json:"dev_server_restarts"`
-	DNSDownWindows    int     `json:"dns_down_windows"`
-	WorkerExits       int     `json:"worker_exits"` // the worker exited by itself (restarted like systemd would)
-	StarterRefusals   int     `json:"starter_refusals"`
-	DirtyRefusals     int     `json:"dirty_refusals"` // a refused click that left a write behind
-	Seed              int64   `json:"seed"`
-	Seconds           float64 `json:"seconds"`
+	WorkerKills     int     `json:"worker_kills"`
+	ServerRestarts  int     `json:"server_restarts"` // Temporal server restarts
+	TemporalServer  string  `json:"temporal_server"` // "dev", or the real server's version
+	Workers         int     `json:"workers"`         // worker processes
+	DNSDownWindows  int     `json:"dns_down_windows"`
+	WorkerExits     int     `json:"worker_exits"` // the worker exited by itself (restarted like systemd would)
+	StarterRefusals int     `json:"starter_refusals"`
+	DirtyRefusals   int     `json:"dirty_refusals"` // a refused click that left a write behind
+	Seed            int64   `json:"seed"`
+	Seconds         float64 `json:"seconds"`
 
 	Violations []Violation `json:"-"`
 }
