@@ -1004,7 +1004,7 @@ func (h *harness) logProgress() {
 	}
 	k, r, d := h.kills, h.restarts, h.dnsDown
 	h.mu.Unlock()
-	h.logf("started %d/%d, ended %d, worker kills %d, dev-server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
+	h.logf("started %d/%d, ended %d, worker kills %d, server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
 }
 
 // verdict reads the database, Temporal and the simulator and checks.
