@@ -12,7 +12,7 @@ TEMPORAL_SCHEMA := $(BIN)/temporal-schema
 TEST_TIMEOUT ?= 40m
 BINARIES  := ./worker ./starter ./cmd/pvesim ./cmd/demo
 
-.PHONY: all build test check vet fmt-check tidy-check staticcheck demo bench chaos clean tools cluster-tools cluster cluster-down chaos-cluster
+.PHONY: all build test check vet fmt-check tidy-check staticcheck demo bench chaos clean tools cluster-tools cluster cluster-down chaos-cluster test-cluster
 
 all: build
 
@@ -78,9 +78,20 @@ staticcheck: $(STATICCHECK)
 
 # Unit, activity and integration tests: the real Temporal dev server, MariaDB
 # (127.0.0.1:3306, root, or $$TEST_MYSQL_DSN), PowerDNS (pdns_server) and the
-# Proxmox simulator. Nothing is skipped: a missing service fails the run.
-test: $(TEMPORAL) check
+# Proxmox simulator; test/cluster on the real server (PostgreSQL on
+# 127.0.0.1:5432). Nothing is skipped: a missing service fails the run.
+test: cluster-tools check
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The starter's integration tests, the WHMCS hand-off and test/cluster on
+# one real server, as `make cluster` runs it (port 7233 must be free), on
+# databases of their own that are dropped afterwards, pass or fail.
+CLUSTER_PKGS ?= ./starter ./deploy/whmcs ./test/cluster
+test-cluster: cluster-tools
+	$(GO) build -o $(BIN)/cluster ./cmd/cluster
+	$(BIN)/cluster up --dir .cluster-test --database temporal_test_$$$$
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) TEST_TEMPORAL_ADDRESS=127.0.0.1:7233 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(CLUSTER_PKGS); \
+	  rc=$$?; $(BIN)/cluster down --dir .cluster-test --drop; exit $$rc
 
 # The main job end to end on embedded defaults. The built binary, not
 # `go run`, so Ctrl-C and SIGTERM reach it and it stops everything it started.
@@ -112,4 +123,4 @@ bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) run ./cmd/bench $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(BIN) .demo .cluster
+	rm -rf $(BIN) .demo .cluster .cluster-test

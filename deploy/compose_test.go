@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/proxmox-terminate/proxmox-terminate/config"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/cluster"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
@@ -50,7 +51,7 @@ var searchAttributes = map[string]string{
 // so that where each one lands can be traced.
 func secrets() map[string]string {
 	return map[string]string{
-		"TEMPORAL_MYSQL_PASSWORD": "tmysql-Zx81-pw",
+		"TEMPORAL_POSTGRES_PASSWORD": "tpg-Zx81-pw",
 		"TERMINATE_DB_DSN":        "terminate:dsn-Q4-pw@tcp(host.docker.internal:3306)/whmcs?parseTime=true&loc=UTC",
 		"PVE_TOKEN_SECRET":        "5d3b2f4e-0000-4f7e-9b2d-6a0c1e7f3a95",
 		"PDNS_API_KEY":            "pdns-key-7Yt",
@@ -103,15 +104,16 @@ func envOf(s types.ServiceConfig) map[string]string {
 func TestComposeServicesImagesAndOrder(t *testing.T) {
 	p := mustLoad(t, secrets())
 	require.Equal(t, "proxmox-terminate", p.Name)
-	require.ElementsMatch(t, []string{"mysql", "temporal-admin-tools", "temporal", "temporal-create-namespace", "temporal-ui", "migrate", "worker"}, p.ServiceNames())
+	require.ElementsMatch(t, []string{"postgresql", "temporal-admin-tools", "temporal", "temporal-create-namespace", "temporal-ui", "migrate", "worker"}, p.ServiceNames())
 
-	// Images, pinned, as in Temporal's samples-server compose (.env:
-	// TEMPORAL_VERSION, TEMPORAL_ADMINTOOLS_VERSION, TEMPORAL_UI_VERSION, MYSQL_VERSION=8).
+	// Images, pinned: the server release the cluster tests run (tools.mod,
+	// internal/cluster.Version) and its admin-tools, PostgreSQL as on the
+	// test machines, the UI of Temporal's samples-server compose.
 	images := map[string]string{
-		"mysql":                     "mysql:8.4",
-		"temporal-admin-tools":      "temporalio/admin-tools:1.31.0",
-		"temporal":                  "temporalio/server:1.31.0",
-		"temporal-create-namespace": "temporalio/admin-tools:1.31.0",
+		"postgresql":                "postgres:15",
+		"temporal-admin-tools":      "temporalio/admin-tools:" + cluster.Version + "-tctl-1.18.4-cli-1.5.0",
+		"temporal":                  "temporalio/server:" + cluster.Version,
+		"temporal-create-namespace": "temporalio/admin-tools:" + cluster.Version + "-tctl-1.18.4-cli-1.5.0",
 		"temporal-ui":               "temporalio/ui:2.49.1",
 	}
 	for name, img := range images {
@@ -129,8 +131,8 @@ func TestComposeServicesImagesAndOrder(t *testing.T) {
 	// namespace, the namespace and search attributes, and our own tables
 	// (`worker migrate`, once), before any worker.
 	want := map[string]map[string]string{
-		"mysql":                     {},
-		"temporal-admin-tools":      {"mysql": types.ServiceConditionHealthy},
+		"postgresql":                {},
+		"temporal-admin-tools":      {"postgresql": types.ServiceConditionHealthy},
 		"temporal":                  {"temporal-admin-tools": types.ServiceConditionCompletedSuccessfully},
 		"temporal-create-namespace": {"temporal": types.ServiceConditionHealthy},
 		"temporal-ui":               {"temporal": types.ServiceConditionHealthy},
@@ -163,7 +165,7 @@ func TestComposeServicesImagesAndOrder(t *testing.T) {
 	require.Equal(t, "on-failure:6", service(t, p, "temporal-admin-tools").Restart)
 	require.Equal(t, "on-failure:5", service(t, p, "temporal-create-namespace").Restart)
 	require.Equal(t, "on-failure:5", service(t, p, "migrate").Restart)
-	for _, name := range []string{"mysql", "temporal", "temporal-ui", "worker"} {
+	for _, name := range []string{"postgresql", "temporal", "temporal-ui", "worker"} {
 		require.Equal(t, types.RestartPolicyUnlessStopped, service(t, p, name).Restart, name)
 	}
 }
@@ -179,8 +181,7 @@ func TestComposeHealthChecksAndPorts(t *testing.T) {
 		require.NotNil(t, h.Retries)
 		return h
 	}
-	require.Equal(t, types.HealthCheckTest{"CMD-SHELL", `mysqladmin ping -h localhost -u root -p"$MYSQL_ROOT_PASSWORD" --silent`}, hc("mysql").Test,
-		"$$ keeps the password out of the compose file: the container's shell expands it")
+	require.Equal(t, types.HealthCheckTest{"CMD-SHELL", "pg_isready -U temporal"}, hc("postgresql").Test)
 	require.Equal(t, types.HealthCheckTest{"CMD", "nc", "-z", "localhost", "7233"}, hc("temporal").Test)
 	wh := hc("worker")
 	require.Equal(t, types.HealthCheckTest{"CMD", "/usr/local/bin/healthcheck", "http://127.0.0.1:9090/healthz"}, wh.Test)
@@ -188,7 +189,7 @@ func TestComposeHealthChecksAndPorts(t *testing.T) {
 	port := func(name string) []types.ServicePortConfig { return service(t, p, name).Ports }
 	require.Equal(t, []types.ServicePortConfig{{Mode: "ingress", HostIP: "127.0.0.1", Target: 7233, Published: "7233", Protocol: "tcp"}}, port("temporal"))
 	require.Equal(t, []types.ServicePortConfig{{Mode: "ingress", HostIP: "127.0.0.1", Target: 8080, Published: "8080", Protocol: "tcp"}}, port("temporal-ui"))
-	require.Empty(t, port("mysql"), "Temporal's database is not published")
+	require.Empty(t, port("postgresql"), "Temporal's database is not published")
 	require.Empty(t, port("temporal-admin-tools"))
 	require.Empty(t, port("temporal-create-namespace"))
 
@@ -220,21 +221,22 @@ func TestComposeHealthChecksAndPorts(t *testing.T) {
 func TestComposeTemporalWiring(t *testing.T) {
 	s := secrets()
 	p := mustLoad(t, s)
-	mysql := envOf(service(t, p, "mysql"))
-	require.Equal(t, s["TEMPORAL_MYSQL_PASSWORD"], mysql["MYSQL_ROOT_PASSWORD"])
+	pg := envOf(service(t, p, "postgresql"))
+	require.Equal(t, s["TEMPORAL_POSTGRES_PASSWORD"], pg["POSTGRES_PASSWORD"])
+	require.Equal(t, "temporal", pg["POSTGRES_USER"])
 	for _, name := range []string{"temporal-admin-tools", "temporal"} {
 		e := envOf(service(t, p, name))
-		require.Equal(t, "mysql8", e["DB"], name)
-		require.Equal(t, "mysql", e["MYSQL_SEEDS"], name)
-		require.Contains(t, p.ServiceNames(), e["MYSQL_SEEDS"])
-		require.Equal(t, "3306", e["DB_PORT"], name)
-		require.Equal(t, "root", e["MYSQL_USER"], name)
-		require.Equal(t, s["TEMPORAL_MYSQL_PASSWORD"], e["MYSQL_PWD"], name)
+		require.Equal(t, "postgres12", e["DB"], name)
+		require.Equal(t, "postgresql", e["POSTGRES_SEEDS"], name)
+		require.Contains(t, p.ServiceNames(), e["POSTGRES_SEEDS"])
+		require.Equal(t, "5432", e["DB_PORT"], name)
+		require.Equal(t, "temporal", e["POSTGRES_USER"], name)
+		require.Equal(t, s["TEMPORAL_POSTGRES_PASSWORD"], e["POSTGRES_PWD"], name)
 	}
-	require.Equal(t, s["TEMPORAL_MYSQL_PASSWORD"], envOf(service(t, p, "temporal-admin-tools"))["SQL_PASSWORD"], "temporal-sql-tool reads SQL_PASSWORD")
+	require.Equal(t, s["TEMPORAL_POSTGRES_PASSWORD"], envOf(service(t, p, "temporal-admin-tools"))["SQL_PASSWORD"], "temporal-sql-tool reads SQL_PASSWORD")
 
 	// The one-shot jobs run scripts from ./deploy/temporal mounted at /scripts.
-	for name, script := range map[string]string{"temporal-admin-tools": "setup-mysql.sh", "temporal-create-namespace": "create-namespace.sh"} {
+	for name, script := range map[string]string{"temporal-admin-tools": "setup-postgres.sh", "temporal-create-namespace": "create-namespace.sh"} {
 		svc := service(t, p, name)
 		require.Equal(t, types.ShellCommand{"/bin/sh"}, svc.Entrypoint, name)
 		require.Equal(t, types.ShellCommand{"/scripts/" + script}, svc.Command, name)
@@ -406,7 +408,7 @@ func TestComposeSecrets(t *testing.T) {
 	s := secrets()
 	p := mustLoad(t, s)
 	wantIn := map[string][]string{
-		"TEMPORAL_MYSQL_PASSWORD": {"mysql", "temporal", "temporal-admin-tools"},
+		"TEMPORAL_POSTGRES_PASSWORD": {"postgresql", "temporal", "temporal-admin-tools"},
 		"TERMINATE_DB_DSN":        {"migrate", "worker"},
 		"PVE_TOKEN_SECRET":        {"worker"},
 		"PDNS_API_KEY":            {"worker"},
@@ -458,12 +460,12 @@ func TestComposeSecrets(t *testing.T) {
 // The compose file is the whole deployment: check nothing dangles.
 func TestComposeHasNoUndeclaredVolumesOrNetworks(t *testing.T) {
 	p := mustLoad(t, secrets())
-	require.Contains(t, p.Volumes, "mysql-data")
+	require.Contains(t, p.Volumes, "postgres-data")
 	var mysqlData bool
-	for _, v := range service(t, p, "mysql").Volumes {
-		if v.Target == "/var/lib/mysql" {
+	for _, v := range service(t, p, "postgresql").Volumes {
+		if v.Target == "/var/lib/postgresql/data" {
 			require.Equal(t, types.VolumeTypeVolume, v.Type, "MySQL data lives in a named volume, kept across `down`")
-			require.Equal(t, "mysql-data", v.Source)
+			require.Equal(t, "postgres-data", v.Source)
 			mysqlData = true
 		}
 	}

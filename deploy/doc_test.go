@@ -190,7 +190,7 @@ func TestInstallGuideCoversTheDeployment(t *testing.T) {
 		require.NoError(t, err, "INSTALL.md names %s", p)
 	}
 	// The images it names are the compose file's.
-	for _, img := range []string{"mysql:8.4", "temporalio/server:1.31.0", "temporalio/admin-tools:1.31.0", "temporalio/ui:2.49.1"} {
+	for _, img := range []string{"postgres:15", "temporalio/server:1.29.1", "temporalio/admin-tools:1.29.1-tctl-1.18.4-cli-1.5.0", "temporalio/ui:2.49.1"} {
 		require.Contains(t, doc, img)
 		require.Contains(t, composeText(t), "image: "+img)
 	}

@@ -193,9 +193,10 @@ func TestCreateNamespaceScriptRegistersSearchAttributes(t *testing.T) {
 	require.Contains(t, out, "want Name=Type")
 }
 
-// The schema job's script is the samples' sequence with our variables;
-// without a MySQL it cannot run here, so check its commands and syntax.
-func TestSetupMySQLScript(t *testing.T) {
+// The schema job's script is the samples' sequence with our variables,
+// the same temporal-sql-tool commands internal/cluster runs against the
+// local PostgreSQL for the cluster tests; check its commands and syntax.
+func TestSetupPostgresScript(t *testing.T) {
 	p := mustLoad(t, secrets())
 	svc := service(t, p, "temporal-admin-tools")
 	script := filepath.Join(bindSource(t, svc, "/scripts"), filepath.Base(svc.Command[0]))
@@ -204,16 +205,14 @@ func TestSetupMySQLScript(t *testing.T) {
 	b, err := os.ReadFile(script)
 	require.NoError(t, err)
 	s := string(b)
-	for _, db := range []string{`"$DBNAME"`, `"$VISIBILITY_DBNAME"`} {
-		require.Contains(t, s, "tool --db "+db+" create\n")
-		require.Contains(t, s, "tool --db "+db+" setup-schema -v 0.0\n")
-	}
-	require.Contains(t, s, `update-schema -d "$SCHEMA_DIR/temporal/versioned"`)
-	require.Contains(t, s, `update-schema -d "$SCHEMA_DIR/visibility/versioned"`)
-	require.Contains(t, s, "SCHEMA_DIR=/etc/temporal/schema/mysql/v8\n")
-	require.Contains(t, s, `--plugin mysql8 --ep "$MYSQL_SEEDS" -u "$MYSQL_USER" -p "$DB_PORT"`)
+	require.Contains(t, s, `for db in "$DBNAME:temporal" "$VISIBILITY_DBNAME:visibility"; do`)
+	require.Contains(t, s, `tool --db "$name" create`)
+	require.Contains(t, s, `tool --db "$name" setup-schema -v 0.0`+"\n")
+	require.Contains(t, s, `tool --db "$name" update-schema -d "$SCHEMA_DIR/$dir/versioned"`+"\n")
+	require.Contains(t, s, "SCHEMA_DIR=${SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}\n", "the admin-tools image's schema")
+	require.Contains(t, s, `--plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -p "$DB_PORT"`)
 	e := envOf(svc)
-	for _, v := range []string{"MYSQL_SEEDS", "MYSQL_USER", "SQL_PASSWORD", "DB_PORT"} {
+	for _, v := range []string{"POSTGRES_SEEDS", "POSTGRES_USER", "SQL_PASSWORD", "DB_PORT"} {
 		require.NotEmpty(t, e[v], "the script needs %s", v)
 	}
 	// Without its variables the script stops before touching anything.
@@ -221,7 +220,36 @@ func TestSetupMySQLScript(t *testing.T) {
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	o, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(o), "MYSQL_SEEDS")
+	require.Contains(t, string(o), "POSTGRES_SEEDS")
+
+	// The script itself against the local PostgreSQL, with the pinned
+	// temporal-sql-tool and schema (make cluster-tools): twice, as a
+	// restarted schema job would run it.
+	bin := filepath.Join(root, "bin")
+	for _, f := range []string{"temporal-sql-tool", "temporal-schema"} {
+		_, err := os.Stat(filepath.Join(bin, f))
+		require.NoError(t, err, "make cluster-tools builds %s", f)
+	}
+	db := fmt.Sprintf("pt_compose_%d", os.Getpid())
+	env := []string{"PATH=" + bin + ":/usr/bin:/bin", "POSTGRES_SEEDS=127.0.0.1", "POSTGRES_USER=postgres", "SQL_PASSWORD=unused-with-trust-auth",
+		"DBNAME=" + db, "VISIBILITY_DBNAME=" + db + "_visibility", "SCHEMA_DIR=" + filepath.Join(bin, "temporal-schema")}
+	t.Cleanup(func() {
+		for _, d := range []string{db, db + "_visibility"} {
+			_ = exec.Command(filepath.Join(bin, "temporal-sql-tool"), "--plugin", "postgres12", "--ep", "127.0.0.1", "-p", "5432", "-u", "postgres", "--db", d, "drop-database", "-f").Run()
+		}
+	})
+	for range 2 {
+		cmd := exec.Command("sh", script)
+		cmd.Env = env
+		o, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", o)
+		require.Contains(t, string(o), "PostgreSQL schema setup complete")
+	}
+	for _, d := range []string{db, db + "_visibility"} {
+		v, err := exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", d, "-tAc", "SELECT curr_version FROM schema_version").CombinedOutput()
+		require.NoError(t, err, "%s", v)
+		require.NotEqual(t, "0.0", strings.TrimSpace(string(v)), "%s is at the server's schema version", d)
+	}
 }
 
 // The systemd units verify with systemd-analyze (their binary replaced by

@@ -5,7 +5,7 @@
 // `cluster down` stops it. Test tooling, not part of the product.
 //
 //	cluster up   [--dir .cluster] [--database temporal_cluster]
-//	cluster down [--dir .cluster]
+//	cluster down [--dir .cluster] [--drop]   (--drop: also drop its databases)
 package main
 
 import (
@@ -37,12 +37,26 @@ func run(args []string) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	dir := fs.String("dir", ".cluster", "config, log and pid file")
 	db := fs.String("database", "temporal_cluster", "persistence database (visibility: NAME_visibility)")
+	drop := fs.Bool("drop", false, "down: drop the server's databases too")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	pidFile := filepath.Join(*dir, "temporal-server.pid")
+	dbFile := filepath.Join(*dir, "database")
 	if args[0] == "down" {
-		return down(pidFile)
+		if err := down(pidFile); err != nil || !*drop {
+			return err
+		}
+		name, err := os.ReadFile(dbFile)
+		if err != nil {
+			return fmt.Errorf("--drop: which databases: %w", err)
+		}
+		abs, _ := filepath.Abs(*dir)
+		if err := cluster.Drop(context.Background(), cluster.Options{Dir: abs, Database: strings.TrimSpace(string(name))}); err != nil {
+			return err
+		}
+		fmt.Printf("dropped %s and %s_visibility\n", strings.TrimSpace(string(name)), strings.TrimSpace(string(name)))
+		return os.Remove(dbFile)
 	}
 	if pid, ok := running(pidFile); ok {
 		return fmt.Errorf("a server already runs (pid %d): make cluster-down first", pid)
@@ -73,6 +87,9 @@ func run(args []string) error {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
+	if err := os.WriteFile(dbFile, []byte(*db+"\n"), 0o644); err != nil {
+		return err
+	}
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		return err
 	}

@@ -208,6 +208,15 @@ func (s *Server) createSchemas(ctx context.Context) error {
 	return nil
 }
 
+// Drop drops both databases of o (no server may use them).
+func Drop(ctx context.Context, o Options) error {
+	o.Ports = &Ports{} // none needed
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	return (&Server{o: o}).Drop(ctx)
+}
+
 // Drop drops both databases (the server must be stopped).
 func (s *Server) Drop(ctx context.Context) error {
 	var errs []error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +40,12 @@ type EnvOptions struct {
 // the clock, so that runs of the binary do not meet either.
 var IDs = new(atomic.Int64)
 
-func init() { IDs.Store(time.Now().Unix()%100000*10 + 1000) }
+func init() {
+	// Test binaries that share one server (make test-cluster) get ranges
+	// of their own: 100,000 ids each, picked by pid and clock, below
+	// WHMCS's int(10).
+	IDs.Store((int64(os.Getpid())*7919+time.Now().Unix())%20000*100000 + 1000)
+}
 
 // NextID is an id no other test of this binary uses.
 func NextID() int { return int(IDs.Add(1)) }
