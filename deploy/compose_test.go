@@ -52,9 +52,9 @@ var searchAttributes = map[string]string{
 func secrets() map[string]string {
 	return map[string]string{
 		"TEMPORAL_POSTGRES_PASSWORD": "tpg-Zx81-pw",
-		"TERMINATE_DB_DSN":        "terminate:dsn-Q4-pw@tcp(host.docker.internal:3306)/whmcs?parseTime=true&loc=UTC",
-		"PVE_TOKEN_SECRET":        "5d3b2f4e-0000-4f7e-9b2d-6a0c1e7f3a95",
-		"PDNS_API_KEY":            "pdns-key-7Yt",
+		"TERMINATE_DB_DSN":           "terminate:dsn-Q4-pw@tcp(host.docker.internal:3306)/whmcs?parseTime=true&loc=UTC",
+		"PVE_TOKEN_SECRET":           "5d3b2f4e-0000-4f7e-9b2d-6a0c1e7f3a95",
+		"PDNS_API_KEY":               "pdns-key-7Yt",
 	}
 }
 
@@ -409,9 +409,9 @@ func TestComposeSecrets(t *testing.T) {
 	p := mustLoad(t, s)
 	wantIn := map[string][]string{
 		"TEMPORAL_POSTGRES_PASSWORD": {"postgresql", "temporal", "temporal-admin-tools"},
-		"TERMINATE_DB_DSN":        {"migrate", "worker"},
-		"PVE_TOKEN_SECRET":        {"worker"},
-		"PDNS_API_KEY":            {"worker"},
+		"TERMINATE_DB_DSN":           {"migrate", "worker"},
+		"PVE_TOKEN_SECRET":           {"worker"},
+		"PDNS_API_KEY":               {"worker"},
 	}
 	for name, value := range s {
 		var got []string
