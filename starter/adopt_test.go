@@ -31,10 +31,7 @@ type adoptWorld struct {
 func newAdoptWorld(t *testing.T) *adoptWorld {
 	t.Helper()
 	store, dbcfg := testenv.NewDatabase(t)
-	st, err := stack.Start(stack.Options{Dir: t.TempDir(), DB: dbcfg, TemporalHost: "127.0.0.1:1", TaskQueue: "adopt",
-		Fixture: stack.Cluster(), NoWorker: true})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
+	st := offlineStack(t, dbcfg, "adopt")
 	w := &adoptWorld{st: st, store: store, want: map[int]string{}, wantVM: map[int]int{}}
 	svc := func(id int, domain, ip4, assigned, status string) {
 		require.NoError(t, whmcsschema.InsertService(store.DB(), whmcsschema.Service{ID: id, UserID: 7, Domain: domain, DedicatedIP: ip4, AssignedIPs: assigned, Status: status}))
@@ -260,10 +257,7 @@ func TestAdoptWithPVEWHMCSSource(t *testing.T) {
 		require.NoError(t, whmcsschema.InsertService(plain.DB(), whmcsschema.Service{ID: id, UserID: 7, Domain: fmt.Sprintf("pw-%d.example.com", id)}))
 	}
 	dbcfg.VMSource = sc.source
-	st, err := stack.Start(stack.Options{Dir: t.TempDir(), DB: dbcfg, TemporalHost: "127.0.0.1:1", TaskQueue: "adopt-pw",
-		Fixture: stack.Cluster(), NoWorker: true})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
+	st := offlineStack(t, dbcfg, "adopt-pw")
 	require.NoError(t, st.Sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 4601, Name: "some-other-name", Status: "running"}))
 	require.NoError(t, st.Sim.AddVM(pvesim.VMSpec{Node: "pve2", VMID: 4700, Name: "pw-62.example.com", Status: "running"}))
 	progressOut = &bytes.Buffer{}

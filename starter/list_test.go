@@ -14,14 +14,23 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
+// offlineStack is a stack with no Temporal server and no worker: the
+// simulator and the config, for the commands that read only the database
+// and Proxmox.
+func offlineStack(t *testing.T, dbcfg dbmodel.Config, queue string) *stack.Stack {
+	t.Helper()
+	st, err := stack.Start(stack.Options{Dir: t.TempDir(), DB: dbcfg, TemporalHost: "127.0.0.1:1", TaskQueue: queue,
+		Fixture: stack.Cluster(), NoWorker: true})
+	require.NoError(t, err)
+	t.Cleanup(st.Stop)
+	return st
+}
+
 // list pages, filters and searches in the database: 120 rows, three
 // statuses, searchable by service id, domain and IP.
 func TestListPagesAndSearches(t *testing.T) {
 	store, dbcfg := testenv.NewDatabase(t)
-	st, err := stack.Start(stack.Options{Dir: t.TempDir(), DB: dbcfg, TemporalHost: "127.0.0.1:1", TaskQueue: "list",
-		Fixture: stack.Cluster(), NoWorker: true})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
+	st := offlineStack(t, dbcfg, "list")
 	statuses := []string{"ready", "error_terminate", "remove"}
 	for i := 1; i <= 120; i++ {
 		domain := fmt.Sprintf("vm%03d.example.com", i)
@@ -85,10 +94,7 @@ func TestListPagesAndSearches(t *testing.T) {
 // row with no attempt yet.
 func TestLogOfServicesWithoutAttempts(t *testing.T) {
 	store, dbcfg := testenv.NewDatabase(t)
-	st, err := stack.Start(stack.Options{Dir: t.TempDir(), DB: dbcfg, TemporalHost: "127.0.0.1:1", TaskQueue: "log",
-		Fixture: stack.Cluster(), NoWorker: true})
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
+	st := offlineStack(t, dbcfg, "log")
 	require.NoError(t, stack.Seed(t.Context(), store, stack.Service{ID: 6001, UserID: 1, Domain: "a.example.com", VMID: 301, Node: "pve1"}))
 
 	var out, errOut bytes.Buffer

@@ -187,10 +187,7 @@ func TestHandoffRunsTheStarterInsteadOfTheModule(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond)
 
 	// The service page's panel shows the hand-off and the run's live lines.
-	var panel panelEvent
-	w.event(t, &panel, "panel", strconv.Itoa(id), strconv.Itoa(adminAllowed))
-	require.Len(t, panel.Fields, 1)
-	html := panel.Fields[0]["Proxmox termination"]
+	html := w.panel(t, id, adminAllowed)
 	require.Contains(t, html, `data-status="remove"`)
 	require.Contains(t, html, "termination queued (hand-off from pvewhmcs)")
 	require.Contains(t, html, `<pre class="pt-lines">`)
@@ -292,6 +289,19 @@ type panelEvent struct {
 	Fields []map[string]string `json:"fields"`
 }
 
+// panel renders the service page's panel of service id for admin: its
+// HTML, or "" when the hook adds no panel.
+func (w whmcs) panel(t *testing.T, id, admin int) string {
+	t.Helper()
+	var ev panelEvent
+	w.event(t, &ev, "panel", strconv.Itoa(id), strconv.Itoa(admin))
+	if len(ev.Fields) == 0 {
+		return ""
+	}
+	require.Len(t, ev.Fields, 1)
+	return ev.Fields[0]["Proxmox termination"]
+}
+
 // The service page's panel: state and the error_terminate actions, for a
 // granted admin and a handed-off product only, with everything escaped.
 func TestServicePanel(t *testing.T) {
@@ -299,10 +309,7 @@ func TestServicePanel(t *testing.T) {
 	id, _ := w.service(t, productPVEWHMCS, "ready")
 	w.failAttempt(t, id, 1, `node pve1 unreachable <script>alert("x")</script>`)
 
-	var ev panelEvent
-	w.event(t, &ev, "panel", strconv.Itoa(id), strconv.Itoa(adminAllowed))
-	require.Len(t, ev.Fields, 1)
-	html := ev.Fields[0]["Proxmox termination"]
+	html := w.panel(t, id, adminAllowed)
 	require.Contains(t, html, `data-status="error_terminate"`)
 	require.Contains(t, html, "attempt 1")
 	require.Contains(t, html, `&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;`)
@@ -313,15 +320,11 @@ func TestServicePanel(t *testing.T) {
 	require.Contains(t, html, `fields.token=`, "the actions carry the CSRF token")
 
 	// An admin whose role is not granted the addon sees no panel.
-	ev = panelEvent{}
-	w.event(t, &ev, "panel", strconv.Itoa(id), strconv.Itoa(adminOther))
-	require.Empty(t, ev.Fields)
+	require.Empty(t, w.panel(t, id, adminOther))
 
 	// A service of a product that is not handed off gets no panel.
 	other, _ := w.service(t, productOther, "ready")
-	ev = panelEvent{}
-	w.event(t, &ev, "panel", strconv.Itoa(other), strconv.Itoa(adminAllowed))
-	require.Empty(t, ev.Fields)
+	require.Empty(t, w.panel(t, other, adminAllowed))
 }
 
 // A real failure end to end: a protected VM is handed off, the run ends in
