@@ -43,7 +43,7 @@ $(TEMPORAL_SQL_TOOL): tools.mod tools.sum $(TEMPORAL)
 $(TEMPORAL_SCHEMA): tools.mod tools.sum
 	@dir=$$($(GO) mod download -modfile=tools.mod -json go.temporal.io/server | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
 	test -d "$$dir/schema/postgresql/v12" || { echo "no PostgreSQL schema in $$dir"; exit 1; }; \
-	rm -rf $@ && cp -r "$$dir/schema/postgresql/v12" $@ && chmod -R u+w $@
+	rm -rf $@ && mkdir -p $@ && cp -r "$$dir/schema/postgresql/v12/temporal" "$$dir/schema/postgresql/v12/visibility" $@ && chmod -R u+w $@
 
 cluster-tools: $(TEMPORAL) $(TEMPORAL_SERVER) $(TEMPORAL_SQL_TOOL) $(TEMPORAL_SCHEMA)
 
