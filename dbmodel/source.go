@@ -228,19 +228,9 @@ func (s *Store) pvewhmcsLocation(ctx context.Context, serviceID int) (Location, 
 	q := fmt.Sprintf("SELECT v.vmid AS vm_id, v.vtype AS v_type, v.ipaddress AS ip_address, v.v6prefix AS v6_prefix, "+
 		"n.pve_name AS pve_name, n.whmcs_id AS whmcs_id FROM `%s` v LEFT JOIN `%s` n ON n.id = v.node_id WHERE v.id = ?",
 		p.VMsTable, p.NodesTable)
-	rows, err := s.db.WithContext(ctx).Raw(q, serviceID).Rows()
-	if err != nil {
-		return Location{}, fmt.Errorf("read %s of service %d: %w", p.VMsTable, serviceID, err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return Location{}, err
-		}
-		return Location{}, fmt.Errorf("service %d has no row in %s: %w", serviceID, p.VMsTable, ErrNotFound)
-	}
-	if err := rows.Scan(&row.VMID, &row.VType, &row.IPAddress, &row.V6Prefix, &row.PVEName, &row.WHMCSID); err != nil {
-		return Location{}, fmt.Errorf("read %s of service %d: %w", p.VMsTable, serviceID, err)
+	if _, err := s.scanServiceRow(ctx, p.VMsTable, serviceID, q,
+		&row.VMID, &row.VType, &row.IPAddress, &row.V6Prefix, &row.PVEName, &row.WHMCSID); err != nil {
+		return Location{}, err
 	}
 	if !strings.EqualFold(row.VType, "qemu") {
 		kind := "not a KVM VM"
@@ -276,31 +266,42 @@ func (s *Store) mappedLocation(ctx context.Context, serviceID int) (Location, er
 	}
 	q := fmt.Sprintf("SELECT %s, %s, %s, %s, %s, %s FROM `%s` WHERE `%s` = ?",
 		col(m.VMID), col(m.Node), col(m.Server), col(m.Name), col(m.UUID), col(m.Status), m.Table, m.ServiceID)
-	rows, err := s.db.WithContext(ctx).Raw(q, serviceID).Rows()
-	if err != nil {
-		return Location{}, fmt.Errorf("read %s of service %d: %w", m.Table, serviceID, err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return Location{}, err
-		}
-		return Location{}, fmt.Errorf("service %d has no row in %s: %w", serviceID, m.Table, ErrNotFound)
-	}
 	var vmid sql.NullInt64
 	var node, server, name, uuid, status sql.NullString
-	if err := rows.Scan(&vmid, &node, &server, &name, &uuid, &status); err != nil {
-		return Location{}, fmt.Errorf("read %s of service %d: %w", m.Table, serviceID, err)
+	several, err := s.scanServiceRow(ctx, m.Table, serviceID, q, &vmid, &node, &server, &name, &uuid, &status)
+	if err != nil {
+		return Location{}, err
 	}
 	loc := Location{VMID: int(vmid.Int64), Node: node.String, Server: server.String, Name: name.String,
 		UUID: strings.ToLower(uuid.String), Status: status.String}
 	if m.ServerName != "" {
 		loc.Server = m.ServerName
 	}
-	if rows.Next() {
+	if several {
 		return Location{}, fmt.Errorf("service %d has several rows in %s: refusing to guess", serviceID, m.Table)
 	}
 	return loc, nil
+}
+
+// scanServiceRow runs q, a query of table with serviceID as its one
+// argument, and scans its first row into dest: ErrNotFound when there is
+// none; several reports whether another row follows.
+func (s *Store) scanServiceRow(ctx context.Context, table string, serviceID int, q string, dest ...any) (several bool, err error) {
+	rows, err := s.db.WithContext(ctx).Raw(q, serviceID).Rows()
+	if err != nil {
+		return false, fmt.Errorf("read %s of service %d: %w", table, serviceID, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		return false, fmt.Errorf("service %d has no row in %s: %w", serviceID, table, ErrNotFound)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return false, fmt.Errorf("read %s of service %d: %w", table, serviceID, err)
+	}
+	return rows.Next(), nil
 }
 
 // loadForeign is LoadService for a foreign source: the location from the

@@ -2,8 +2,6 @@ package whmcsschema
 
 import (
 	_ "embed"
-	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
 )
@@ -58,16 +56,4 @@ func CreateMappedModule(db *gorm.DB) error {
 		"`pve_node` varchar(64) NOT NULL DEFAULT '', `cluster` varchar(64) NOT NULL DEFAULT '', `state` varchar(32) NOT NULL DEFAULT 'active', " +
 		"`root_password` text, `os_template` varchar(255) NOT NULL DEFAULT '', PRIMARY KEY (`guest_id`), UNIQUE KEY `hosting_id` (`hosting_id`)" +
 		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4").Error
-}
-
-func run(db *gorm.DB, schema string) error {
-	for _, stmt := range strings.Split(schema, ";\n") {
-		if strings.TrimSpace(stripComments(stmt)) == "" {
-			continue
-		}
-		if err := db.Exec(stmt).Error; err != nil {
-			return fmt.Errorf("schema: %w", err)
-		}
-	}
-	return nil
 }

@@ -23,6 +23,12 @@ func Create(db *gorm.DB) error {
 	if db.Dialector.Name() == "sqlite" {
 		schema = sqliteSchema
 	}
+	return run(db, schema)
+}
+
+// run executes a schema file's statements one by one, skipping those that
+// are only comments.
+func run(db *gorm.DB, schema string) error {
 	for _, stmt := range strings.Split(schema, ";\n") {
 		if strings.TrimSpace(stripComments(stmt)) == "" {
 			continue

@@ -30,16 +30,24 @@ fi
 
 t() { temporal "$@" --address "$ADDRESS"; }
 
+# retry MESSAGE COMMAND...: runs COMMAND, quietly, every 2 s until it
+# succeeds; after $ATTEMPTS failures prints MESSAGE and exits 1.
+retry() {
+  msg=$1
+  shift
+  n=0
+  until "$@" >/dev/null 2>&1; do
+    n=$((n + 1))
+    if [ "$n" -ge "$ATTEMPTS" ]; then
+      echo "$msg after $ATTEMPTS attempts" >&2
+      exit 1
+    fi
+    sleep 2
+  done
+}
+
 echo "Waiting for Temporal at $ADDRESS..."
-n=0
-until t operator cluster health >/dev/null 2>&1; do
-  n=$((n + 1))
-  if [ "$n" -ge "$ATTEMPTS" ]; then
-    echo "Temporal at $ADDRESS did not become healthy after $ATTEMPTS attempts" >&2
-    exit 1
-  fi
-  sleep 2
-done
+retry "Temporal at $ADDRESS did not become healthy" t operator cluster health
 
 if t operator namespace describe --namespace "$NAMESPACE" >/dev/null 2>&1; then
   echo "Namespace '$NAMESPACE' exists"
@@ -49,15 +57,7 @@ else
 fi
 
 # A new namespace reaches the frontend's namespace cache a few seconds later.
-n=0
-until t operator search-attribute list --namespace "$NAMESPACE" >/dev/null 2>&1; do
-  n=$((n + 1))
-  if [ "$n" -ge "$ATTEMPTS" ]; then
-    echo "Namespace '$NAMESPACE' is not usable after $ATTEMPTS attempts" >&2
-    exit 1
-  fi
-  sleep 2
-done
+retry "Namespace '$NAMESPACE' is not usable" t operator search-attribute list --namespace "$NAMESPACE"
 
 for pair in $SEARCH_ATTRIBUTES; do
   name=${pair%%=*}

@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
 )
@@ -78,8 +77,7 @@ type DNSRecord struct {
 
 // Provider deletes records through the Cloudflare API.
 type Provider struct {
-	cfg   core.ProviderConfig
-	c     *core.Client
+	core.Base
 	base  string
 	token string
 }
@@ -93,20 +91,11 @@ func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
 	if base == "" {
 		base = core.DefaultCloudflareURL
 	}
-	return &Provider{cfg: cfg, c: core.NewClient(cfg, obs), base: strings.TrimRight(base, "/"), token: cfg.Secret("token")}, nil
+	return &Provider{Base: core.NewBase(cfg, obs), base: strings.TrimRight(base, "/"), token: cfg.Secret("token")}, nil
 }
-
-// Name is the configured label.
-func (p *Provider) Name() string { return p.cfg.Label() }
 
 // Kind is "cloudflare".
 func (p *Provider) Kind() string { return core.KindCloudflare }
-
-// Budget is the per-run time budget.
-func (p *Provider) Budget() time.Duration { return p.cfg.EffectiveBudget() }
-
-// Redact scrubs this provider's secrets from s.
-func (p *Provider) Redact(s string) string { return p.c.Redact(s) }
 
 // do performs one call and unwraps the envelope into out.
 func (p *Provider) do(ctx context.Context, method, path string, q url.Values, out any) (*ResultInfo, error) {
@@ -114,7 +103,7 @@ func (p *Provider) do(ctx context.Context, method, path string, q url.Values, ou
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	resp, err := p.c.Do(ctx, core.Request{Method: method, URL: u, Header: http.Header{
+	resp, err := p.Client.Do(ctx, core.Request{Method: method, URL: u, Header: http.Header{
 		"Authorization": {"Bearer " + p.token},
 		"Accept":        {"application/json"},
 	}})
@@ -124,16 +113,16 @@ func (p *Provider) do(ctx context.Context, method, path string, q url.Values, ou
 	var env envelope
 	if jerr := json.Unmarshal(resp.Body, &env); jerr != nil {
 		if resp.Status < 200 || resp.Status > 299 {
-			return nil, p.c.Errorf(resp.Status, "HTTP %d: %s", resp.Status, core.Snippet(resp.Body))
+			return nil, p.Client.Errorf(resp.Status, "HTTP %d: %s", resp.Status, core.Snippet(resp.Body))
 		}
-		return nil, p.c.Errorf(resp.Status, "malformed response: %v", jerr)
+		return nil, p.Client.Errorf(resp.Status, "malformed response: %v", jerr)
 	}
 	if resp.Status < 200 || resp.Status > 299 || !env.Success {
-		return nil, p.c.Errorf(resp.Status, "HTTP %d: %s%s", resp.Status, describe(env.Errors), authHint(resp.Status))
+		return nil, p.Client.Errorf(resp.Status, "HTTP %d: %s%s", resp.Status, describe(env.Errors), authHint(resp.Status))
 	}
 	if out != nil {
 		if err := json.Unmarshal(env.Result, out); err != nil {
-			return nil, p.c.Errorf(resp.Status, "malformed result: %v", err)
+			return nil, p.Client.Errorf(resp.Status, "malformed result: %v", err)
 		}
 	}
 	return env.ResultInfo, nil
@@ -223,8 +212,8 @@ func listPages[T any](ctx context.Context, p *Provider, path string, q url.Value
 // every zone (paginated) without an allow-list.
 func (p *Provider) Zones(ctx context.Context) ([]core.Zone, error) {
 	var infos []ZoneInfo
-	if len(p.cfg.Zones) > 0 {
-		for _, z := range p.cfg.Zones {
+	if len(p.Cfg.Zones) > 0 {
+		for _, z := range p.Cfg.Zones {
 			zs, err := p.ListZones(ctx, z)
 			if err != nil {
 				return nil, err
@@ -242,9 +231,9 @@ func (p *Provider) Zones(ctx context.Context) ([]core.Zone, error) {
 	seen := map[string]bool{}
 	for _, z := range infos {
 		if z.ID == "" || z.Name == "" {
-			return nil, p.c.Errorf(200, "malformed zone list: zone without id or name")
+			return nil, p.Client.Errorf(200, "malformed zone list: zone without id or name")
 		}
-		if seen[z.ID] || !p.cfg.AllowsZone(z.Name) {
+		if seen[z.ID] || !p.Cfg.AllowsZone(z.Name) {
 			continue
 		}
 		seen[z.ID] = true

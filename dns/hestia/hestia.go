@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
 )
@@ -86,8 +85,7 @@ func HTTPStatus(code int) int {
 
 // Provider deletes records through the HestiaCP API.
 type Provider struct {
-	cfg      core.ProviderConfig
-	c        *core.Client
+	core.Base
 	endpoint string
 	user     string
 	// exactly one of (accessKey, secretKey) and hash is used
@@ -102,8 +100,7 @@ func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
 	base := strings.TrimRight(cfg.URL, "/")
 	base = strings.TrimSuffix(base, "/api")
 	return &Provider{
-		cfg:       cfg,
-		c:         core.NewClient(cfg, obs),
+		Base:      core.NewBase(cfg, obs),
 		endpoint:  base + "/api/",
 		user:      cfg.User,
 		accessKey: cfg.Secret("access_key"),
@@ -112,17 +109,8 @@ func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
 	}, nil
 }
 
-// Name is the configured label.
-func (p *Provider) Name() string { return p.cfg.Label() }
-
 // Kind is "hestiacp".
 func (p *Provider) Kind() string { return core.KindHestia }
-
-// Budget is the per-run time budget.
-func (p *Provider) Budget() time.Duration { return p.cfg.EffectiveBudget() }
-
-// Redact scrubs this provider's secrets from s.
-func (p *Provider) Redact(s string) string { return p.c.Redact(s) }
 
 // Result is the answer to one command.
 type Result struct {
@@ -164,7 +152,7 @@ func (p *Provider) Command(ctx context.Context, returnCode bool, cmd string, arg
 	}
 	set("returncode", rc, false)
 
-	resp, err := p.c.Do(ctx, core.Request{
+	resp, err := p.Client.Do(ctx, core.Request{
 		Method:  http.MethodPost,
 		URL:     p.endpoint,
 		Header:  http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
@@ -184,7 +172,7 @@ func (p *Provider) Command(ctx context.Context, returnCode bool, cmd string, arg
 		if n, err := strconv.Atoi(res.Output); err == nil {
 			res.ExitCode = n
 		} else if res.ExitCode < 0 {
-			return res, p.c.Errorf(resp.Status, "%s: HTTP %d, expected an exit code, got: %s", cmd, resp.Status, core.Snippet(resp.Body))
+			return res, p.Client.Errorf(resp.Status, "%s: HTTP %d, expected an exit code, got: %s", cmd, resp.Status, core.Snippet(resp.Body))
 		}
 	}
 	return res, nil
@@ -220,7 +208,7 @@ func (p *Provider) failure(cmd string, r *Result) error {
 	case EPassword, EForbidden, EAPIDisabled:
 		b.WriteString(" (check access_key/secret_key or api_key, and the key's permissions)")
 	}
-	return p.c.Errorf(r.HTTPStatus, "%s", b.String())
+	return p.Client.Errorf(r.HTTPStatus, "%s", b.String())
 }
 
 // Domain is one entry of v-list-dns-domains USER json.
@@ -254,7 +242,7 @@ func (p *Provider) listJSON(ctx context.Context, out any, cmd string, args ...st
 		return err
 	}
 	if err := json.Unmarshal([]byte(r.Output), out); err != nil {
-		return p.c.Errorf(r.HTTPStatus, "%s: malformed answer (%v): %s", cmd, err, core.Snippet([]byte(r.Output)))
+		return p.Client.Errorf(r.HTTPStatus, "%s: malformed answer (%v): %s", cmd, err, core.Snippet([]byte(r.Output)))
 	}
 	return nil
 }
@@ -267,7 +255,7 @@ func (p *Provider) Zones(ctx context.Context) ([]core.Zone, error) {
 	}
 	out := make([]core.Zone, 0, len(doms))
 	for name := range doms {
-		if p.cfg.AllowsZone(name) {
+		if p.Cfg.AllowsZone(name) {
 			out = append(out, core.Zone{ID: name, Name: name})
 		}
 	}
@@ -335,9 +323,9 @@ func (p *Provider) Delete(ctx context.Context, zone core.Zone, rec core.Record) 
 	case r.ExitCode == ENotExist:
 		return fmt.Errorf("%s: id %s: %w", cmd, rec.ID, core.ErrNotFound)
 	case r.ExitCode == EInvalid && (strings.EqualFold(rec.Type, "A") || strings.EqualFold(rec.Type, "NS")):
-		return p.c.Errorf(r.HTTPStatus, "%s: exit 2 (E_INVALID): HestiaCP refuses to delete the last %s record of zone %s", cmd, strings.ToUpper(rec.Type), core.Canon(zone.Name))
+		return p.Client.Errorf(r.HTTPStatus, "%s: exit 2 (E_INVALID): HestiaCP refuses to delete the last %s record of zone %s", cmd, strings.ToUpper(rec.Type), core.Canon(zone.Name))
 	case r.ExitCode == ERestart:
-		return p.c.Errorf(r.HTTPStatus, "%s: exit 20 (E_RESTART): record removed from HestiaCP but the DNS server restart failed", cmd)
+		return p.Client.Errorf(r.HTTPStatus, "%s: exit 20 (E_RESTART): record removed from HestiaCP but the DNS server restart failed", cmd)
 	}
 	return p.failure(cmd, r)
 }

@@ -17,7 +17,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
 )
@@ -58,8 +57,7 @@ type ZoneInfo struct {
 
 // Provider deletes records through the PowerDNS API.
 type Provider struct {
-	cfg  core.ProviderConfig
-	c    *core.Client
+	core.Base
 	base string // .../api/v1/servers/{server}
 	key  string
 }
@@ -77,24 +75,14 @@ func New(cfg core.ProviderConfig, obs core.Observer) (*Provider, error) {
 		sid = core.DefaultServerID
 	}
 	return &Provider{
-		cfg:  cfg,
-		c:    core.NewClient(cfg, obs),
+		Base: core.NewBase(cfg, obs),
 		base: base + "/api/v1/servers/" + url.PathEscape(sid),
 		key:  cfg.Secret("api_key"),
 	}, nil
 }
 
-// Name is the configured label.
-func (p *Provider) Name() string { return p.cfg.Label() }
-
 // Kind is "powerdns".
 func (p *Provider) Kind() string { return core.KindPowerDNS }
-
-// Budget is the per-run time budget.
-func (p *Provider) Budget() time.Duration { return p.cfg.EffectiveBudget() }
-
-// Redact scrubs this provider's secrets from s.
-func (p *Provider) Redact(s string) string { return p.c.Redact(s) }
 
 func (p *Provider) zoneURL(id string) string { return p.base + "/zones/" + url.PathEscape(id) }
 
@@ -110,7 +98,7 @@ func (p *Provider) call(ctx context.Context, method, u string, in, out any) erro
 		req.Body = body
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := p.c.Do(ctx, req)
+	resp, err := p.Client.Do(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -121,7 +109,7 @@ func (p *Provider) call(ctx context.Context, method, u string, in, out any) erro
 		return nil
 	}
 	if err := json.Unmarshal(resp.Body, out); err != nil {
-		return p.c.Errorf(resp.Status, "malformed response from %s: %v", method, err)
+		return p.Client.Errorf(resp.Status, "malformed response from %s: %v", method, err)
 	}
 	return nil
 }
@@ -140,9 +128,9 @@ func (p *Provider) statusError(resp *core.Response) error {
 	}
 	switch resp.Status {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return p.c.Errorf(resp.Status, "HTTP %d %s (check api_key)", resp.Status, msg)
+		return p.Client.Errorf(resp.Status, "HTTP %d %s (check api_key)", resp.Status, msg)
 	}
-	return p.c.Errorf(resp.Status, "HTTP %d: %s", resp.Status, msg)
+	return p.Client.Errorf(resp.Status, "HTTP %d: %s", resp.Status, msg)
 }
 
 // ListZones returns every zone of the server (without rrsets).
@@ -198,9 +186,9 @@ func (p *Provider) Zones(ctx context.Context) ([]core.Zone, error) {
 	out := make([]core.Zone, 0, len(zs))
 	for _, z := range zs {
 		if z.ID == "" || z.Name == "" {
-			return nil, p.c.Errorf(200, "malformed zone list: zone without id or name")
+			return nil, p.Client.Errorf(200, "malformed zone list: zone without id or name")
 		}
-		if !p.cfg.AllowsZone(z.Name) {
+		if !p.Cfg.AllowsZone(z.Name) {
 			continue
 		}
 		why, ro := readOnlyKinds[strings.ToLower(z.Kind)]

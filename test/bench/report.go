@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -440,18 +442,10 @@ func fmtNodes(m map[string]int) string {
 		return "-"
 	}
 	var parts []string
-	for _, k := range sortedKeys(toSet(m)) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func toSet(m map[string]int) map[string]bool {
-	out := map[string]bool{}
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }
 
 // fleetKeys is the sorted union of the keys of the maps fields picks from
@@ -465,14 +459,5 @@ func fleetKeys[V any](fleets []FleetResult, fields ...func(FleetResult) map[stri
 			}
 		}
 	}
-	return sortedKeys(keys)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(keys))
 }

@@ -68,6 +68,28 @@ type Redactor interface {
 	Redact(s string) string
 }
 
+// Base is what every provider keeps of its configuration: the config and
+// the HTTP client built from it. Embedded in a provider, it answers Name,
+// Budget and Redact.
+type Base struct {
+	Cfg    ProviderConfig
+	Client *Client
+}
+
+// NewBase builds the Base of the provider cfg configures; obs sees its calls.
+func NewBase(cfg ProviderConfig, obs Observer) Base {
+	return Base{Cfg: cfg, Client: NewClient(cfg, obs)}
+}
+
+// Name is the configured label.
+func (b *Base) Name() string { return b.Cfg.Label() }
+
+// Budget is the per-run time budget.
+func (b *Base) Budget() time.Duration { return b.Cfg.EffectiveBudget() }
+
+// Redact scrubs the provider's secrets from s.
+func (b *Base) Redact(s string) string { return b.Client.Redact(s) }
+
 // Call describes one HTTP call made to a provider, with every secret
 // already redacted. It is handed to the Observer after the call completes.
 type Call struct {
