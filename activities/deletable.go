@@ -28,13 +28,23 @@ func DeleteRefusal(vmid int, cfg pve.VMConfig, running bool) (reason, class stri
 	return "", ""
 }
 
+// A node that pveproxy reports unreachable (595/596/599) is asked
+// unreachableTries times, unreachablePause apart, before the check gives
+// up on it.
+const (
+	unreachableTries = 3
+	unreachablePause = 2 * time.Second
+)
+
 // DeletableResult is CheckDeletable's answer.
 type DeletableResult struct {
-	// Refusal is Proxmox's own reason a DELETE would fail now; "" when
-	// nothing certain stands in the way (including a VM already gone or a
-	// node that did not answer: the DELETE phase then decides).
+	// Refusal is Proxmox's own reason a DELETE would fail now, or the
+	// node's unreachability (pveproxy's 595/596/599, after unreachableTries
+	// reads); "" when nothing certain stands in the way (including a VM
+	// already gone, or another error reading it: the DELETE phase then
+	// decides).
 	Refusal string          `json:"refusal,omitempty"`
-	Class   string          `json:"class,omitempty"` // pve.ClassProtected or pve.ClassRunning
+	Class   string          `json:"class,omitempty"` // pve.ClassProtected, pve.ClassRunning or pve.ClassNodeUnreachable
 	Lines   []pipeline.Line `json:"lines"`
 }
 
@@ -53,7 +63,25 @@ func (a *Activities) CheckDeletable(ctx context.Context, t pipeline.Target) (Del
 	l := a.newLines(ctx, t, pipeline.PhaseCheckDelete)
 	res := DeletableResult{}
 	cfg, err := c.VMConfig(ctx, t.Node, t.VMID)
+	for try := 1; pve.ClassOf(err) == pve.ClassNodeUnreachable && try < unreachableTries; try++ {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(unreachablePause):
+		}
+		cfg, err = c.VMConfig(ctx, t.Node, t.VMID)
+	}
 	if pve.IsMissingVM(err) {
+		res.Lines = l.list
+		return res, nil
+	}
+	if pve.ClassOf(err) == pve.ClassNodeUnreachable {
+		// pveproxy cannot reach the node: the DELETE cannot reach it
+		// either. Nothing is destroyed while the VM may live on.
+		res.Refusal = fmt.Sprintf("node %s does not answer: %s", t.Node, a.Secrets.Redact(reason(err)))
+		res.Class = pve.ClassNodeUnreachable
+		l.add("the DELETE cannot be sent: %s; backups and DNS records are kept", res.Refusal)
+		metrics(ctx).WithTags(map[string]string{"reason_class": res.Class}).Counter("terminate_delete_failures_total").Inc(1)
 		res.Lines = l.list
 		return res, nil
 	}

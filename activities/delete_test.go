@@ -72,3 +72,27 @@ func TestCheckDeletableMatchesProxmoxRefusal(t *testing.T) {
 	require.Equal(t, pipeline.ErrIdentityMismatch, app.Type())
 	require.True(t, app.NonRetryable())
 }
+
+// A node pveproxy cannot reach is asked again; when it stays away the
+// DELETE could not be sent either, so the check refuses and nothing is
+// destroyed. A node that answers again in between passes.
+func TestCheckDeletableRefusesANodeThatStaysUnreachable(t *testing.T) {
+	f := newFx(t, nil)
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 160, Name: "away", Status: "stopped"}))
+	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 161, Name: "flaky", Status: "stopped"}))
+	f.sim.SetFault(pvesim.Fault{VMID: 160, Kind: pvesim.FaultNodeUnreachable, Message: "No route to host"})
+	f.sim.SetFault(pvesim.Fault{VMID: 161, Kind: pvesim.FaultNodeUnreachable, Count: 2, Message: "No route to host"})
+
+	var res activities.DeletableResult
+	f.execute(t, &res, f.acts.CheckDeletable, target(160, "away"))
+	require.Equal(t, pve.ClassNodeUnreachable, res.Class)
+	require.Equal(t, "node pve1 does not answer: No route to host", res.Refusal)
+	require.Contains(t, texts(res.Lines), "backups and DNS records are kept")
+	require.Equal(t, 3, f.requests(160, "GET", "/nodes/{node}/qemu/{vmid}/config"))
+
+	res = activities.DeletableResult{}
+	f.execute(t, &res, f.acts.CheckDeletable, target(161, "flaky"))
+	require.Empty(t, res.Refusal)
+	require.Empty(t, res.Class)
+	require.Zero(t, f.requests(161, "DELETE", "/nodes/{node}/qemu/{vmid}"), "the check changes nothing")
+}
