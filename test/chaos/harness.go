@@ -123,8 +123,12 @@ type service struct {
 	inv   invariant.Service
 	class Class
 	state state
-	gone  bool // the target was seen gone from the simulator
+	gone  bool     // the target was seen gone from the simulator
+	dns   []string // the target's DNS records, as dnsKey writes them
 }
+
+// dnsKey names one DNS record: owner name, type and content.
+func dnsKey(name, typ, content string) string { return name + " " + typ + " " + content }
 
 type harness struct {
 	o   Options
@@ -426,23 +430,30 @@ func (h *harness) cleanup() {
 
 // ---- seeding ---------------------------------------------------------------
 
-const zoneFwd = "chaos.example."
+// The zones the harness creates: forward, and the IPv4 and IPv6 reverse ones.
+const (
+	zoneFwd  = "chaos.example."
+	zoneRev4 = "10.in-addr.arpa."
+	zoneRev6 = "8.b.d.0.1.0.0.2.ip6.arpa."
+)
 
 func ip4(group, i int) string { return fmt.Sprintf("10.%d.%d.%d", group, i/250, i%250+1) }
 func ip6(i int) string        { return fmt.Sprintf("2001:db8::1:%x", i+1) }
 
 func (h *harness) seed(ctx context.Context) error {
 	var fwd, rev4, rev6 []powerdns.RRset
-	addFwd := func(name, typ, content string) {
+	addFwd := func(name, typ, content string) string {
 		fwd = append(fwd, powerdns.RRset{Name: name + ".", Type: typ, TTL: 300, Records: []powerdns.Record{{Content: content}}})
+		return dnsKey(name+".", typ, content)
 	}
-	addPTR := func(ip, name string) {
+	addPTR := func(ip, name string) string {
 		rr := powerdns.RRset{Name: dns.ReverseName(netip.MustParseAddr(ip)), Type: "PTR", TTL: 300, Records: []powerdns.Record{{Content: name + "."}}}
 		if strings.Contains(ip, ":") {
 			rev6 = append(rev6, rr)
 		} else {
 			rev4 = append(rev4, rr)
 		}
+		return dnsKey(rr.Name, rr.Type, name+".")
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	for i := 0; i < h.o.N; i++ {
@@ -486,10 +497,9 @@ func (h *harness) seed(ctx context.Context) error {
 			AssignedIPs: s.inv.AssignedIPs, VMID: vmid, Node: node, VMName: name}); err != nil {
 			return err
 		}
-		addFwd(name, "A", s.inv.DedicatedIP)
-		addFwd(name, "AAAA", ip6(i))
-		addPTR(s.inv.DedicatedIP, name)
-		addPTR(ip6(i), name)
+		s.dns = []string{addFwd(name, "A", s.inv.DedicatedIP), addFwd(name, "AAAA", ip6(i)),
+			addPTR(s.inv.DedicatedIP, name), addPTR(ip6(i), name)}
+		s.inv.DNSRecords = len(s.dns)
 		h.svcs = append(h.svcs, s)
 		h.byID[id] = s
 	}
@@ -510,7 +520,7 @@ func (h *harness) seed(ctx context.Context) error {
 	for _, z := range []struct {
 		name   string
 		rrsets []powerdns.RRset
-	}{{zoneFwd, fwd}, {"10.in-addr.arpa.", rev4}, {"8.b.d.0.1.0.0.2.ip6.arpa.", rev6}} {
+	}{{zoneFwd, fwd}, {zoneRev4, rev4}, {zoneRev6, rev6}} {
 		if err := h.pdns.CreateZone(z.name, z.rrsets...); err != nil {
 			return fmt.Errorf("create zone %s: %w", z.name, err)
 		}
@@ -1007,6 +1017,34 @@ func (h *harness) logProgress() {
 	h.logf("started %d/%d, ended %d, worker kills %d, server restarts %d, DNS outages %d", started, len(h.svcs), fin, k, r, d)
 }
 
+// dnsLeft counts, per service, its target's DNS records still in PowerDNS
+// (read directly, not through the gate).
+func (h *harness) dnsLeft() (map[int]int, error) {
+	have := map[string]bool{}
+	for _, zone := range []string{zoneFwd, zoneRev4, zoneRev6} {
+		rrsets, err := h.pdns.Records(zone)
+		if err != nil {
+			return nil, fmt.Errorf("read zone %s: %w", zone, err)
+		}
+		for _, rr := range rrsets {
+			for _, rec := range rr.Records {
+				have[dnsKey(rr.Name, rr.Type, rec.Content)] = true
+			}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	left := map[int]int{}
+	for _, s := range h.svcs {
+		for _, k := range s.dns {
+			if have[k] {
+				left[s.inv.ID]++
+			}
+		}
+	}
+	return left, nil
+}
+
 // verdict reads the database, Temporal and the simulator and checks.
 func (h *harness) verdict(ctx context.Context) (*invariant.Report, error) {
 	h.mu.Lock()
@@ -1021,6 +1059,10 @@ func (h *harness) verdict(ctx context.Context) (*invariant.Report, error) {
 	}
 	h.mu.Unlock()
 	rows, err := invariant.Gather(ctx, h.store, services)
+	if err != nil {
+		return nil, err
+	}
+	dnsLeft, err := h.dnsLeft()
 	if err != nil {
 		return nil, err
 	}
@@ -1043,6 +1085,7 @@ func (h *harness) verdict(ctx context.Context) (*invariant.Report, error) {
 		DB:       rows,
 		Workflow: wfs,
 		Sim:      invariant.Sim{Requests: h.sim.Requests(), VMs: h.sim.VMs()},
+		DNS:      dnsLeft,
 	})
 	h.mu.Lock()
 	rep.WorkerKills, rep.ServerRestarts, rep.DNSDownWindows, rep.WorkerExits = h.kills, h.restarts, h.dnsDown, h.exits

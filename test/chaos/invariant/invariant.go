@@ -84,6 +84,9 @@ type Service struct {
 	// with its vmid. The product may then refuse to confirm the deletion
 	// (ReuseRefusal) although its VM is gone: documented, IPs kept.
 	Reused bool
+	// DNSRecords: how many DNS records the harness created for the target
+	// (forward and reverse).
+	DNSRecords int
 }
 
 // ReuseRefusal matches the documented refusals caused by a reused vmid: the
@@ -147,6 +150,9 @@ type Input struct {
 	DB       map[int]DBRow
 	Workflow map[int]Workflow
 	Sim      Sim
+	// DNS is how many of each service's DNS records (Service.DNSRecords)
+	// are still there at the end, by service id.
+	DNS map[int]int
 }
 
 // Report is the chaos run's verdict. The first six fields are the ones CI
@@ -159,7 +165,8 @@ type Report struct {
 	WrongVMActions          int `json:"wrong_vm_actions"`
 	UndocumentedEndStates   int `json:"undocumented_end_states"`
 	// BestEffortOnRefusedDelete: backups deleted in an attempt whose DELETE
-	// Proxmox refused for protection or a running guest.
+	// Proxmox refused for protection or a running guest, or DNS records
+	// deleted of a VM that lives on and whose every DELETE was refused so.
 	BestEffortOnRefusedDelete int `json:"best_effort_on_refused_delete"`
 
 	Terminated     int            `json:"terminated"`
@@ -241,7 +248,7 @@ func Check(in Input) *Report {
 		}
 	}
 	checkActions(r, in.Ledger, in.Sim)
-	checkRefusedDestruction(r, in.Ledger, in.Sim)
+	checkRefusedDestruction(r, in.Ledger, in.Sim, in.DB, present, in.DNS)
 	return r
 }
 

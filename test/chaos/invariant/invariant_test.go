@@ -267,3 +267,57 @@ func TestBackupsDeletedBeforeARefusedDeleteAreCounted(t *testing.T) {
 	r = Check(in(delVol, refused("storage backend error", t0.Add(2*time.Second))))
 	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
 }
+
+func TestDNSDeletedOfAVMThatLivesOnIsCounted(t *testing.T) {
+	s := svc(3, 1002, "pve1", protection)
+	s.DNSRecords = 4
+	in := func(left int, vm bool, reqs ...pvesim.RecordedRequest) Input {
+		var vms []pvesim.VMState
+		if vm {
+			vms = []pvesim.VMState{vmState(s.Target, "stopped")}
+		}
+		return Input{
+			Ledger:   Ledger{Services: []Service{s}},
+			DB:       map[int]DBRow{3: waitingRow(s, "can't remove VM 1002 - protection mode enabled")},
+			Workflow: map[int]Workflow{3: {Known: true, Status: "RUNNING", Phase: "waiting-for-admin"}},
+			Sim:      Sim{Requests: reqs, VMs: vms},
+			DNS:      map[int]int{3: left},
+		}
+	}
+	refused := req("DELETE", RouteVM, "/nodes/pve1/qemu/1002", t0.Add(time.Second))
+	refused.Status, refused.Reason = 500, "can't remove VM 1002 - protection mode enabled"
+
+	// Records gone, no DELETE ever sent (the check refused it), the VM lives on.
+	r := Check(in(2, true))
+	require.Equal(t, 1, r.BestEffortOnRefusedDelete, kinds(r))
+	require.Contains(t, strings.Join(kinds(r), "\n"), "2 of its 4 DNS records deleted")
+	// The same with a DELETE Proxmox refused for protection.
+	r = Check(in(0, true, refused))
+	require.Equal(t, 1, r.BestEffortOnRefusedDelete, kinds(r))
+
+	// Every record kept: documented.
+	r = Check(in(4, true, refused))
+	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
+	// A DELETE that failed for another reason came after an allowed DNS phase.
+	other := req("DELETE", RouteVM, "/nodes/pve1/qemu/1002", t0.Add(2*time.Second))
+	other.Status, other.Reason = 500, "storage backend error"
+	r = Check(in(0, true, refused, other))
+	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
+	// The VM is gone: its records went with it.
+	r = Check(in(0, false))
+	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
+	// The run waits for another reason (a DELETE phase that could not
+	// reach the node after an allowed DNS phase): not this invariant's.
+	waitsFor := func(left int, reason string) Input {
+		x := in(left, true)
+		row := x.DB[3]
+		row.LastError = reason
+		x.DB[3] = row
+		return x
+	}
+	r = Check(waitsFor(0, "No route to host"))
+	require.Zero(t, r.BestEffortOnRefusedDelete, kinds(r))
+	// The check refused a node that stayed unreachable: its DNS stays.
+	r = Check(waitsFor(0, "node pve1 does not answer: No route to host"))
+	require.Equal(t, 1, r.BestEffortOnRefusedDelete, kinds(r))
+}
