@@ -130,15 +130,15 @@ func alive(pid int) bool {
 	return ok
 }
 
-// stopAndCheck sends SIGTERM, waits for the demo to exit and checks that
+// stopAndCheck sends sig, waits for the demo to exit and checks that
 // nothing it started is left running.
-func stopAndCheck(t *testing.T, cmd *exec.Cmd, wantCode int) {
+func stopAndCheck(t *testing.T, cmd *exec.Cmd, sig stopSignal, wantCode int) {
 	t.Helper()
 	kids := descendants(cmd.Process.Pid)
 	if len(kids) == 0 {
 		t.Fatal("the demo has no child processes to stop (dev server, PowerDNS)")
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sig.sig); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -146,10 +146,10 @@ func stopAndCheck(t *testing.T, cmd *exec.Cmd, wantCode int) {
 	select {
 	case <-done:
 	case <-time.After(2 * time.Minute):
-		t.Fatal("the demo did not exit after SIGTERM")
+		t.Fatalf("the demo did not exit after %s", sig.name)
 	}
 	if got := cmd.ProcessState.ExitCode(); got != wantCode {
-		t.Errorf("exit code %d after SIGTERM, want %d", got, wantCode)
+		t.Errorf("exit code %d after %s, want %d", got, sig.name, wantCode)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		var left []int
@@ -162,19 +162,38 @@ func stopAndCheck(t *testing.T, cmd *exec.Cmd, wantCode int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("processes the demo started still run after it exited: %v", left)
+			t.Fatalf("processes the demo started still run after it exited on %s: %v", sig.name, left)
 		}
 	}
 }
 
-func TestSIGTERMWhileHoldingStopsEverything(t *testing.T) {
-	cmd, lines := startDemo(t, true)
-	waitLine(t, lines, "holding:")
-	stopAndCheck(t, cmd, 0)
+// stopSignal is a signal the demo stops on, with its name.
+type stopSignal struct {
+	name string
+	sig  syscall.Signal
 }
 
-func TestSIGTERMMidRunStopsEverything(t *testing.T) {
-	cmd, lines := startDemo(t, false)
-	waitLine(t, lines, "worker running")
-	stopAndCheck(t, cmd, 1)
+// stopSignals are the signals the demo stops on: SIGINT is Ctrl-C.
+var stopSignals = []stopSignal{{"SIGINT", syscall.SIGINT}, {"SIGTERM", syscall.SIGTERM}}
+
+// While holding, a stop signal stops everything and the demo exits 0.
+func TestSIGINTAndSIGTERMWhileHoldingStopEverything(t *testing.T) {
+	for _, sig := range stopSignals {
+		t.Run(sig.name, func(t *testing.T) {
+			cmd, lines := startDemo(t, true)
+			waitLine(t, lines, "holding:")
+			stopAndCheck(t, cmd, sig, 0)
+		})
+	}
+}
+
+// Mid-run, a stop signal stops everything and the demo exits 1.
+func TestSIGINTAndSIGTERMMidRunStopEverything(t *testing.T) {
+	for _, sig := range stopSignals {
+		t.Run(sig.name, func(t *testing.T) {
+			cmd, lines := startDemo(t, false)
+			waitLine(t, lines, "worker running")
+			stopAndCheck(t, cmd, sig, 1)
+		})
+	}
 }
