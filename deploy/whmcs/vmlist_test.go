@@ -250,6 +250,14 @@ func TestVMManagementPaging(t *testing.T) {
 	require.Equal(t, "2 rows · page 1 of 1", pagerText(t, page))
 	require.Empty(t, pagerLinks(t, page))
 
+	// Past the last page (a bookmark, rows deleted since): the last page,
+	// not an empty list that says no row matches.
+	page = getPage(t, base, url.Values{"status": {"ready"}, "q": {"paging"}, "p": {"99"}})
+	require.Equal(t, ready[100:], listed(t, page))
+	require.Equal(t, "120 rows · page 3 of 3", pagerText(t, page))
+	require.NotContains(t, page, "No VM rows match.")
+	require.Equal(t, map[string]string{"‹ previous": "addonmodules.php?module=proxmoxterminate&status=ready&q=paging&p=2"}, pagerLinks(t, page))
+
 	// A page number that is not a positive number is page 1.
 	for _, p := range []string{"0", "-2", "abc", "1.5"} {
 		page = getPage(t, base, url.Values{"status": {"ready"}, "p": {p}})

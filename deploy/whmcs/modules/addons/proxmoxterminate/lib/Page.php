@@ -100,6 +100,12 @@ final class Page
             array_push($args, '--search', $q);
         }
         $run = $this->settings->starter()->json($args);
+        if ($run['result'] === 'success' && !$run['json']['rows'] && $pageNo > 1 && (int) $run['json']['total'] > 0) {
+            // Past the last page (a bookmark, rows deleted since): show the last page.
+            $pageNo = (int) ceil($run['json']['total'] / self::PER_PAGE);
+            $args[4] = (string) (($pageNo - 1) * self::PER_PAGE);
+            $run = $this->settings->starter()->json($args);
+        }
 
         $html = '<h2>VM Management</h2>' . $this->filters($status, $q);
         if ($run['result'] !== 'success') {
