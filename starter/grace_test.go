@@ -69,6 +69,13 @@ func TestRestoreDuringTheUndoWindow(t *testing.T) {
 	require.Contains(t, out, "phase=grace vm_status=grace")
 	require.Contains(t, out, "undo window until ")
 
+	code, out, errOut = h.starter("status", "--service-id", fmt.Sprint(v.id), "--json")
+	require.Equal(t, exitOK, code, errOut)
+	var status StatusJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &status))
+	require.Equal(t, pipeline.PhaseGrace, status.Phase)
+	require.NotNil(t, status.GraceUntil)
+
 	code, out, errOut = h.starter("list", "--search", fmt.Sprint(v.id), "--json")
 	require.Equal(t, exitOK, code, errOut)
 	var list ListJSON
@@ -76,6 +83,7 @@ func TestRestoreDuringTheUndoWindow(t *testing.T) {
 	require.Len(t, list.Rows, 1)
 	require.NotNil(t, list.Rows[0].GraceUntil)
 	require.WithinDuration(t, time.Now().Add(time.Hour), *list.Rows[0].GraceUntil, time.Minute)
+	require.Equal(t, status.GraceUntil.UTC(), list.Rows[0].GraceUntil.UTC())
 	code, out, _ = h.starter("list", "--search", fmt.Sprint(v.id))
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "grace until "+list.Rows[0].GraceUntil.UTC().Format("2006-01-02 15:04"))
