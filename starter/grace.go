@@ -16,7 +16,10 @@ import (
 // back and ends "restored". Outside the window the run (or, with no open
 // run, the starter) refuses with the reason; nothing is written.
 func (s *session) restore(ctx context.Context, o opts, out io.Writer) (int, error) {
-	svc, err := s.loadForClick(ctx, o.serviceID)
+	// LoadService, not the click's loadForClick: a refused restore writes
+	// nothing, not even a foreign source's identity snapshot (a run in its
+	// undo window has one since its click).
+	svc, err := s.store.LoadService(ctx, o.serviceID)
 	if err != nil {
 		return exitError, err
 	}
