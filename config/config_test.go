@@ -44,14 +44,20 @@ proxmox:
 		"unset secret env": {strings.Replace(base, "PVE_TOKEN_SECRET}", "PT_TEST_NOT_SET}", 1), "PT_TEST_NOT_SET is empty"},
 		"bad dns kind":     {base + "dns: [{kind: bind9}]\n", "bind9"},
 		"tiny reconcile":   {base + "worker: {reconcile_every: 10ms}\n", "reconcile_every"},
+		"negative delay":   {base + "timing: {destroy_delay: -1h}\n", "destroy_delay must be between 0 (no undo window) and 2160h0m0s (90 days)"},
+		"delay too long":   {base + "timing: {destroy_delay: 2161h}\n", "destroy_delay must be between 0"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), "test.yaml")
 		require.Error(t, err, name)
 		require.Contains(t, err.Error(), tc.want, name)
 		require.NotContains(t, err.Error(), "pve-secret-456", name)
 	}
-	_, err := config.Parse([]byte(base), "test.yaml")
+	c, err := config.Parse([]byte(base), "test.yaml")
 	require.NoError(t, err)
+	require.Zero(t, c.Timing.DestroyDelay, "no undo window unless configured")
+	c, err = config.Parse([]byte(base+"timing: {destroy_delay: 72h}\n"), "test.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 72*time.Hour, c.Timing.DestroyDelay)
 	require.NoError(t, os.Unsetenv("PT_TEST_NOT_SET"))
 }
 

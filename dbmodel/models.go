@@ -10,6 +10,10 @@ const (
 	StatusTerminate      = "terminate"
 	StatusErrorTerminate = "error_terminate"
 	StatusRemove         = "remove"
+	// StatusGrace is this project's own: the VM is stopped and waits out the
+	// undo window (timing.destroy_delay); a restore puts the row back to the
+	// status it had before the click, the end of the window to terminate.
+	StatusGrace = "grace"
 )
 
 // AdminTargets are the statuses an admin may reset a VM row to (spec:

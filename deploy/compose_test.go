@@ -45,6 +45,7 @@ var searchAttributes = map[string]string{
 	"ProxmoxNode":    "Keyword",
 	"VmStatus":       "Keyword",
 	"TerminatePhase": "Keyword",
+	"GraceUntil":     "Datetime",
 }
 
 // secrets are the values the tests give the required variables: distinct,

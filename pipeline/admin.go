@@ -13,6 +13,16 @@ const (
 	UpdateDeleteRecord = "admin-delete-record" // no argument
 )
 
+// The undo window's Updates and signals (runs at versionGrace with a
+// Timing.DestroyDelay): accepted only while the run waits in PhaseGrace,
+// else rejected with an ApplicationError of type ErrNotInGrace.
+const (
+	UpdateRestore    = "admin-restore"     // start the VM again; the run ends "restored"
+	UpdateDestroyNow = "admin-destroy-now" // skip the rest of the wait
+	SignalRestore    = "restore"
+	SignalDestroyNow = "destroy-now"
+)
+
 // AdminReply is an accepted admin Update's answer, sent once the workflow
 // has acted on it.
 type AdminReply struct {

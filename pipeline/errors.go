@@ -40,3 +40,12 @@ const ErrRowGone = "row_gone"
 // error_terminate (an attempt is running, another admin action is being
 // applied, or the run predates admin Updates: send the signal instead).
 const ErrNotWaiting = "not_waiting"
+
+// ErrNotInGrace: a restore or a destroy-now sent to a run that is not in
+// its undo window (before the stop phase ended, after the deadline, or a
+// run started without timing.destroy_delay).
+const ErrNotInGrace = "not_in_grace"
+
+// ErrRestoreFailed: Proxmox did not start the VM of a restore (or the VM is
+// not the one the record describes); the run stays in its undo window.
+const ErrRestoreFailed = "restore_failed"

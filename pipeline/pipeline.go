@@ -28,6 +28,7 @@ const (
 	PhaseLoad        = "load"
 	PhaseStop        = "stop"
 	PhaseForceStop   = "force-stop"
+	PhaseGrace       = "grace"        // the undo window: VM stopped, nothing else touched (Timing.DestroyDelay)
 	PhaseCheckDelete = "check-delete" // will Proxmox accept the DELETE? (before backups and DNS)
 	PhaseBackups     = "backups"
 	PhaseDNS         = "dns"
@@ -51,7 +52,17 @@ type Timing struct {
 	DeleteBackoff    time.Duration `yaml:"delete_backoff" json:"delete_backoff"`         // first retry delay of DELETE
 	BackupsWindow    time.Duration `yaml:"backups_window" json:"backups_window"`         // the whole backup phase at most
 	DNSWindow        time.Duration `yaml:"dns_window" json:"dns_window"`                 // the whole DNS phase at most
+	// DestroyDelay is the undo window (default 0: none, the vendor's
+	// behaviour). With a delay the run stops the VM, then waits this long in
+	// PhaseGrace, touching nothing else, before it destroys; `starter
+	// restore` starts the VM again meanwhile. Read by runs at versionGrace.
+	DestroyDelay time.Duration `yaml:"destroy_delay" json:"destroy_delay,omitempty"`
 }
+
+// MaxDestroyDelay bounds Timing.DestroyDelay: a VM stopped for longer than
+// 90 days is kept past any billing dispute, and a typo (900h for 90h)
+// should not keep it for months.
+const MaxDestroyDelay = 90 * 24 * time.Hour
 
 // DefaultTiming is the spec's timing.
 func DefaultTiming() Timing {
@@ -100,6 +111,9 @@ func (t Timing) Validate() error {
 	if t.DeleteAttempts < 1 || t.DeleteAttempts > 100 {
 		p = append(p, "delete_attempts must be between 1 and 100")
 	}
+	if t.DestroyDelay < 0 || t.DestroyDelay > MaxDestroyDelay {
+		p = append(p, fmt.Sprintf("destroy_delay must be between 0 (no undo window) and %s (90 days)", MaxDestroyDelay))
+	}
 	if t.StopPoll > t.StopWindow {
 		p = append(p, "stop_poll is longer than stop_window")
 	}
@@ -127,6 +141,10 @@ type Input struct {
 	// what the last one knew. Attempt numbers come from the database, so
 	// they keep counting up across runs.
 	Resume *Resume `json:"resume,omitempty"`
+	// RestoreTo is the vm_status the row had before the click: a restore
+	// during the undo window puts it back ("" or a status no admin may set:
+	// ready).
+	RestoreTo string `json:"restore_to,omitempty"`
 }
 
 // Resume is what a run waiting in error_terminate hands to the run it
@@ -177,11 +195,14 @@ type Status struct {
 	// attempt summarised in one line.
 	Lines  []Line `json:"lines"`
 	Result string `json:"result,omitempty"` // success | error | "" while running
+	// GraceUntil is the end of the undo window while the run waits in
+	// PhaseGrace, else nil.
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
 }
 
 // Result is TerminateWorkflow's result.
 type Result struct {
 	ServiceID int    `json:"service_id"`
-	Outcome   string `json:"outcome"` // terminated | removed | reset:<status> | record-deleted
+	Outcome   string `json:"outcome"` // terminated | removed | reset:<status> | record-deleted | restored
 	Attempts  int    `json:"attempts"`
 }

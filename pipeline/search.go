@@ -15,6 +15,9 @@ var (
 	SANode      = temporal.NewSearchAttributeKeyKeyword("ProxmoxNode")
 	SAVmStatus  = temporal.NewSearchAttributeKeyKeyword("VmStatus")
 	SAPhase     = temporal.NewSearchAttributeKeyKeyword("TerminatePhase")
+	// SAGraceUntil is the end of the undo window while a run waits in
+	// PhaseGrace (unset otherwise): TerminatePhase="grace" AND GraceUntil < ...
+	SAGraceUntil = temporal.NewSearchAttributeKeyTime("GraceUntil")
 )
 
 // SearchAttribute is a name and its CLI type.
@@ -23,6 +26,7 @@ type SearchAttribute struct{ Name, Type string }
 // SearchAttributes lists what the namespace must define.
 var SearchAttributes = []SearchAttribute{
 	{"ServiceId", "Int"}, {"VmId", "Int"}, {"ProxmoxNode", "Keyword"}, {"VmStatus", "Keyword"}, {"TerminatePhase", "Keyword"},
+	{"GraceUntil", "Datetime"},
 }
 
 // DevServerArgs are the temporal CLI flags that register them on a dev server.

@@ -147,6 +147,20 @@ func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout in
 	return upid, err
 }
 
+// Start powers the guest on (POST status/start) and returns the task's
+// UPID: the undo window's restore. Like Shutdown, it waits for one of the
+// node's state-change slots and holds it for the request only.
+func (c *Client) Start(ctx context.Context, node string, vmid int) (string, error) {
+	release, err := c.acquireState(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	var upid string
+	err = c.post(ctx, vmPath(node, vmid)+"/status/start", nil, &upid)
+	return upid, err
+}
+
 // Stop is a hard stop. On clusters that know it (qemu-server >= 8.1.2, PVE 8.2), it
 // sends overrule-shutdown=1 so that Proxmox aborts pending shutdown tasks
 // instead of waiting for their lock. Older clusters reject that parameter

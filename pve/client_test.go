@@ -515,3 +515,29 @@ func TestQueuedShutdownReportsWhileWaiting(t *testing.T) {
 	require.Equal(t, 1, sent["/api2/json/nodes/pve1/qemu/101/status/shutdown"])
 	mu.Unlock()
 }
+
+func TestStartPowersAStoppedVMOnAndRefusesARunningOne(t *testing.T) {
+	e := start(t, "8.2", false, nil)
+	c := ctx(t)
+	upid, err := e.client.Shutdown(c, "pve1", 100, 600)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.NoError(t, err)
+
+	upid, err = e.client.Start(c, "pve1", 100)
+	require.NoError(t, err)
+	require.Contains(t, upid, ":qmstart:100:")
+	st, err := e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.NoError(t, err)
+	require.True(t, st.OK())
+	vm, err := e.client.VMStatus(c, "pve1", 100)
+	require.NoError(t, err)
+	require.True(t, vm.Running())
+
+	upid, err = e.client.Start(c, "pve1", 100)
+	require.NoError(t, err)
+	_, err = e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	var te *pve.TaskError
+	require.True(t, errors.As(err, &te), "%v", err)
+	require.Contains(t, te.ExitStatus, "already running")
+}

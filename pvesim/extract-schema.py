@@ -40,6 +40,7 @@ PATHS = [
     ("/nodes/{node}/qemu/{vmid}/status", None),
     ("/nodes/{node}/qemu/{vmid}/status/current", None),
     ("/nodes/{node}/qemu/{vmid}/status/shutdown", None),
+    ("/nodes/{node}/qemu/{vmid}/status/start", None),
     ("/nodes/{node}/qemu/{vmid}/status/stop", None),
     ("/nodes/{node}/storage", None),
     ("/nodes/{node}/storage/{storage}/status", None),

@@ -79,6 +79,7 @@ func init() {
 		{"GET", "/nodes/{node}/qemu/{vmid}/status"}:                    hVMCmdIndex,
 		{"GET", "/nodes/{node}/qemu/{vmid}/status/current"}:            hVMStatus,
 		{"POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"}:          hVMShutdown,
+		{"POST", "/nodes/{node}/qemu/{vmid}/status/start"}:             hVMStart,
 		{"POST", "/nodes/{node}/qemu/{vmid}/status/stop"}:              hVMStop,
 		{"GET", "/nodes/{node}/storage"}:                               hStorageList,
 		{"GET", "/nodes/{node}/storage/{storage}/status"}:              hStorageStatus,
@@ -449,6 +450,37 @@ func hVMShutdown(c *hctx) (any, error) {
 	}
 	p := stopParams{shutdown: shutdown, force: c.flag("forceStop") || !shutdown, timeout: c.intp("timeout"), skiplock: c.flag("skiplock")}
 	return s.startVMStopTask(node, vmid, "qmshutdown", c.user, p, fx, c.now).upid, nil
+}
+
+// hVMStart is vm_start of PVE/API2/Qemu.pm: root-only options, the
+// synchronous config check, HA requests (an 'hastart' worker that asks the
+// HA stack), else a qmstart worker: config lock, "already running", the
+// config's lock, then the guest runs.
+func hVMStart(c *hctx) (any, error) {
+	if err := c.rootOnly("skiplock", "stateuri", "migratedfrom", "migration_type", "migration_network", "targetstorage", "force-cpu", "nets-host-mtu"); err != nil {
+		return nil, err
+	}
+	v, err := c.vmOnNode()
+	if err != nil {
+		return nil, err
+	}
+	s := c.s
+	fx := s.taskFaults(c.rc, false)
+	if v.spec.HA && !c.has("migratedfrom") {
+		t := s.newTask(v.spec.Node, "hastart", itoa(v.spec.VMID), c.user, 0, c.now)
+		t.failWith = fx.taskFail
+		if t.failWith != "" {
+			s.failTask(t, c.now, t.failWith)
+			return t.upid, nil
+		}
+		if !v.running() {
+			s.setVMStatus(v, "running", c.now)
+			v.haState = haStateFor("running")
+		}
+		s.okTask(t, c.now)
+		return t.upid, nil
+	}
+	return s.startVMStartTask(v.spec.Node, v.spec.VMID, c.user, c.flag("skiplock"), fx, c.now).upid, nil
 }
 
 // hVMStop is vm_stop: root-only options, HA requests (overrule-shutdown is

@@ -232,6 +232,35 @@ func (s *Sim) vmStopLocked(t *task, p stopParams, now time.Time) {
 	t.addTimer(s.schedule(now.Add(time.Duration(timeout)*s.second), expired))
 }
 
+// startVMStartTask runs qm start as qemu-server's vm_start does: take the
+// config lock inside the worker, refuse a guest that already runs or whose
+// config is locked, then start QEMU.
+func (s *Sim) startVMStartTask(node string, vmid int, user string, skiplock bool, fx faultEffects, now time.Time) *task {
+	t := s.newTask(node, "qmstart", itoa(vmid), user, vmid, now)
+	t.failWith = fx.taskFail
+	if fx.lockTimeout {
+		t.addTimer(s.schedule(now.Add(s.lockWait), func(at time.Time) { s.failTask(t, at, lockTimeoutMsg(vmid)) }))
+		return t
+	}
+	s.acquireLock(t, now, func(at time.Time) {
+		v := s.vms[vmid]
+		switch {
+		case t.failWith != "":
+			s.failTask(t, at, t.failWith)
+		case v == nil || v.spec.Node != node:
+			s.failTask(t, at, noSuchMachine(node, vmid))
+		case v.running():
+			s.failTask(t, at, fmt.Sprintf("VM %d already running", vmid))
+		case !skiplock && v.spec.Lock != "":
+			s.failTask(t, at, fmt.Sprintf("VM is locked (%s)", v.spec.Lock))
+		default:
+			s.setVMStatus(v, "running", at)
+			s.okTask(t, at)
+		}
+	})
+	return t
+}
+
 // hangKill: after SIGTERM qemu-server waits 10s, sends SIGKILL, sleeps 1s,
 // cleans up and returns — the task ends OK even though an unkillable QEMU
 // (the Hang behaviour) keeps running.

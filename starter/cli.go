@@ -138,6 +138,8 @@ type StatusJSON struct {
 	Attempt   int        `json:"attempt"`
 	LastError string     `json:"last_error"`
 	Lines     []LineJSON `json:"lines"`
+	// GraceUntil is the end of the undo window while the run waits in it.
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
 }
 
 // LineJSON is one live line.
@@ -164,7 +166,7 @@ func (s *session) statusJSON(ctx context.Context, o opts, out io.Writer) (int, e
 	if err != nil {
 		return exitError, err
 	}
-	res.Phase, res.VMStatus, res.Attempt, res.LastError = st.Phase, st.VMStatus, st.Attempt, st.LastError
+	res.Phase, res.VMStatus, res.Attempt, res.LastError, res.GraceUntil = st.Phase, st.VMStatus, st.Attempt, st.LastError, st.GraceUntil
 	for _, l := range st.Lines {
 		res.Lines = append(res.Lines, LineJSON{At: l.At.UTC(), Text: s.redact(l.Text)})
 	}

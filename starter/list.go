@@ -29,6 +29,9 @@ type ListRow struct {
 	VMName     string    `json:"vm_name"`
 	Domain     string    `json:"domain"`      // tblhosting.domain, "" when the service is gone
 	WorkflowID string    `json:"workflow_id"` // the service's TerminateWorkflow id
+	// GraceUntil is the end of the undo window of a row in vm_status grace
+	// (its run's GraceUntil search attribute; absent when Temporal does not answer).
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
 }
 
 // ListJSON is `starter list --json`: a page of rows and how many match in all.
@@ -57,13 +60,18 @@ func (s *session) list(ctx context.Context, o opts, out io.Writer) (int, error) 
 			LastError: oneLine(s.redact(r.LastError)), Updated: r.UpdatedAt.UTC(), Server: r.Server, Node: r.Node, VMID: r.VMID,
 			VMName: r.VMName, Domain: r.Domain, WorkflowID: pipeline.WorkflowID(r.ServiceID)})
 	}
+	s.graceDeadlines(ctx, res.Rows)
 	if o.extra.json {
 		return exitOK, writeJSON(out, res)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tVM_STATUS\tPHASE\tATTEMPT\tUPDATED\tLAST ERROR")
 	for _, r := range res.Rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", r.ServiceID, r.VMStatus, r.Phase, r.Attempt, r.Updated.Format("2006-01-02 15:04:05"), r.LastError)
+		vmStatus := r.VMStatus
+		if r.GraceUntil != nil {
+			vmStatus += " until " + r.GraceUntil.UTC().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", r.ServiceID, vmStatus, r.Phase, r.Attempt, r.Updated.Format("2006-01-02 15:04:05"), r.LastError)
 	}
 	if int64(len(res.Rows)) < total {
 		fmt.Fprintf(tw, "(%d of %d rows)\n", len(res.Rows), total)

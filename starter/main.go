@@ -18,7 +18,8 @@ import (
 )
 
 const usage = `usage:
-  starter terminate     --service-id N [--follow] [--config FILE]
+  starter terminate     --service-id N [--now] [--follow] [--config FILE]   (--now: end the undo window, destroy now)
+  starter restore       --service-id N [--config FILE]   (during the undo window: start the VM again, cancel the termination)
   starter status        --service-id N [--follow] [--config FILE]
   starter reset         --service-id N --to terminate|remove|ready|creation|set_ip|change_package|set_dns_records [--config FILE]
   starter delete-record --service-id N [--config FILE]
@@ -43,6 +44,7 @@ type opts struct {
 	cmd       string
 	serviceID int
 	follow    bool
+	now       bool // terminate --now: skip the rest of the undo window
 	to        string
 	config    string
 	timeout   time.Duration
@@ -88,7 +90,7 @@ func parse(args []string) (opts, error) {
 	}
 	o.cmd = args[0]
 	switch o.cmd {
-	case "terminate", "status", "reset", "delete-record", "plan", "adopt", "list", "log":
+	case "terminate", "status", "reset", "delete-record", "plan", "adopt", "list", "log", "restore":
 	case "-h", "--help", "help":
 		return o, fmt.Errorf("%w: help", errUsage)
 	default:
@@ -99,6 +101,7 @@ func parse(args []string) (opts, error) {
 	id := fs.String("service-id", "", "WHMCS service id (tblhosting.id)")
 	fs.BoolVar(&o.follow, "follow", false, "stream the run's live lines until it ends or waits for an admin")
 	fs.StringVar(&o.to, "to", "", "reset: the target vm_status")
+	fs.BoolVar(&o.now, "now", false, "terminate: skip the rest of the run's undo window")
 	fs.StringVar(&o.config, "config", "", "config file")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Second, "overall deadline (not with --follow)")
 	o.extra.flags(fs)
@@ -121,6 +124,9 @@ func parse(args []string) (opts, error) {
 	}
 	if o.cmd != "reset" && o.to != "" {
 		return o, fmt.Errorf("%w: --to is only for reset", errUsage)
+	}
+	if o.now && o.cmd != "terminate" {
+		return o, fmt.Errorf("%w: --now is only for terminate", errUsage)
 	}
 	if o.follow && o.cmd != "terminate" && o.cmd != "status" {
 		return o, fmt.Errorf("%w: --follow is only for terminate and status", errUsage)

@@ -105,6 +105,8 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 		return s.deleteRecord(ctx, o, out)
 	case "plan":
 		return s.plan(ctx, o, out)
+	case "restore":
+		return s.restore(ctx, o, out) // grace.go
 	case "adopt", "list", "log":
 		return s.dispatchExtra(ctx, o, out) // cli.go
 	}
@@ -113,9 +115,10 @@ func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, err
 
 // runState describes the service's workflow execution, if any.
 type runState struct {
-	exists  bool
-	running bool
-	phase   string // the run's TerminatePhase search attribute
+	exists     bool
+	running    bool
+	phase      string     // the run's TerminatePhase search attribute
+	graceUntil *time.Time // its GraceUntil search attribute (the undo window's end), if set
 }
 
 // describe reads the run from Temporal alone (no query: it needs no worker).
@@ -134,6 +137,9 @@ func (s *session) describe(ctx context.Context, serviceID int) (runState, error)
 	}
 	rs := runState{exists: true, running: d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
 	rs.phase, _ = d.TypedSearchAttributes.GetKeyword(pipeline.SAPhase)
+	if until, ok := d.TypedSearchAttributes.GetTime(pipeline.SAGraceUntil); ok {
+		rs.graceUntil = &until
+	}
 	return rs, nil
 }
 
@@ -151,6 +157,9 @@ func (s *session) query(ctx context.Context, serviceID int) (pipeline.Status, er
 }
 
 func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, error) {
+	if o.now {
+		return s.destroyNow(ctx, o, out) // grace.go
+	}
 	svc, err := s.loadForClick(ctx, o.serviceID) // a foreign source: the identity snapshot (snapshot.go)
 	if err != nil {
 		return exitError, err
@@ -203,7 +212,7 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
 		return exitError, err
 	}
-	started, err := s.start(ctx, o.serviceID, svc.VM)
+	started, err := s.start(ctx, o.serviceID, svc.VM, prev)
 	if err != nil {
 		// Put the row back as it was: a row in 'terminate' with no run would
 		// look queued while nothing is running.
@@ -274,7 +283,10 @@ func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.S
 // start starts the service's run. started is false when a run was already
 // open (another click or the re-queue schedule got there first): the caller
 // then attaches to it and must not act as the one that started it.
-func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo) (started bool, err error) {
+//
+// restoreTo is the row's vm_status before the click: a restore during the
+// undo window puts it back.
+func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo, restoreTo string) (started bool, err error) {
 	c, err := s.temporal(ctx)
 	if err != nil {
 		return false, err
@@ -289,7 +301,7 @@ func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo) (
 			pipeline.SAServiceID.ValueSet(int64(serviceID)), pipeline.SAVmID.ValueSet(int64(vm.VMID)),
 			pipeline.SANode.ValueSet(vm.Node), pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate),
 			pipeline.SAPhase.ValueSet(pipeline.PhaseLoad)),
-	}, pipeline.WorkflowName, pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing})
+	}, pipeline.WorkflowName, pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing, RestoreTo: restoreTo})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
 		return false, nil
@@ -330,6 +342,10 @@ func (s *session) status(ctx context.Context, o opts, out io.Writer) (int, error
 		return exitError, err
 	}
 	fmt.Fprintf(out, "service %d: phase=%s vm_status=%s attempt=%d running=%t\n", o.serviceID, st.Phase, st.VMStatus, st.Attempt, rs.running)
+	if st.GraceUntil != nil {
+		fmt.Fprintf(out, "undo window until %s: `starter restore --service-id %d` starts the VM again, `starter terminate --now --service-id %d` destroys it now\n",
+			st.GraceUntil.UTC().Format(time.RFC3339), o.serviceID, o.serviceID)
+	}
 	if st.LastError != "" {
 		fmt.Fprintf(out, "last error: %s\n", st.LastError)
 	}
@@ -374,7 +390,7 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 		if err := s.store.SetStatus(ctx, o.serviceID, dbmodel.StatusTerminate); err != nil {
 			return exitError, err
 		}
-		if _, err := s.start(ctx, o.serviceID, svc.VM); err != nil {
+		if _, err := s.start(ctx, o.serviceID, svc.VM, svc.VM.VMStatus); err != nil {
 			_ = s.store.SetStatus(context.WithoutCancel(ctx), o.serviceID, svc.VM.VMStatus)
 			return exitError, err
 		}

@@ -63,7 +63,7 @@ func run(cfgPath string, httpAddr string, logger *slog.Logger) error {
 	defer deps.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(waitingGauge(deps.Store))
+	reg.MustRegister(waitingGauge(deps.Store), graceGauge(deps.Store))
 	reg.MustRegister(deps.Collectors()...)
 	// Temporal may come up after the worker (a restart, a compose start):
 	// keep trying for a while before giving up to the supervisor.
@@ -115,6 +115,22 @@ func waitingGauge(store *dbmodel.Store) prometheus.Collector {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		n, err := store.CountStatus(ctx, dbmodel.StatusErrorTerminate)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+}
+
+// graceGauge reports the VM rows in grace: stopped VMs waiting out their
+// undo window (timing.destroy_delay), read from the database at each scrape.
+func graceGauge(store *dbmodel.Store) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "terminate_in_grace", Help: "VM rows in grace: stopped, waiting out the undo window before they are destroyed",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := store.CountStatus(ctx, dbmodel.StatusGrace)
 		if err != nil {
 			return -1
 		}

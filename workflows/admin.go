@@ -19,6 +19,7 @@ import (
 type adminRequest struct {
 	deleteRecord bool
 	target       string
+	grace        *graceRequest // a restore or destroy-now (versionGrace)
 	reply        workflow.Settable
 }
 
@@ -115,11 +116,15 @@ func (r *run) registerUpdates(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, pipeline.UpdateDeleteRecord,
+	err = workflow.SetUpdateHandlerWithOptions(ctx, pipeline.UpdateDeleteRecord,
 		func(ctx workflow.Context) (pipeline.AdminReply, error) {
 			return submit(ctx, adminRequest{deleteRecord: true})
 		},
 		workflow.UpdateHandlerOptions{Validator: func() error { return accepts() }})
+	if err != nil {
+		return err
+	}
+	return r.registerGraceUpdates(ctx)
 }
 
 // decodeReset reads a reset-status signal's payload. ok is false when it is
@@ -202,6 +207,11 @@ func (r *run) waitForAdminChecked(ctx workflow.Context, resetCh, deleteCh workfl
 		sel.AddReceive(r.admin.ch, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &req) })
 		sel.Select(ctx)
 		if !valid {
+			continue
+		}
+		if req.grace != nil {
+			r.admin.settle(req.reply, pipeline.AdminReply{}, temporal.NewNonRetryableApplicationError(
+				"the run waits in error_terminate: its undo window is over", pipeline.ErrNotInGrace, nil))
 			continue
 		}
 

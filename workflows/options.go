@@ -74,3 +74,12 @@ func checkCtx(ctx workflow.Context) workflow.Context {
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
 	})
 }
+
+// startCtx is for StartVM (a restore): the start task's window, retried a
+// few times on Proxmox's transient errors.
+func startCtx(ctx workflow.Context, tm pipeline.Timing) workflow.Context {
+	return withOptions(ctx, tm.DeleteTaskWindow+time.Minute+queueAllowance, heartbeatFor(tm.TaskPoll), &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
+		NonRetryableErrorTypes: []string{pipeline.ErrIdentityMismatch, pipeline.ErrNotFound},
+	})
+}

@@ -6,13 +6,14 @@
 //
 // runs each scenario on the dev server against stand-in activities (the
 // workflow's commands depend only on what activities answer) and writes
-// testdata/history-v1-<scenario>.json. Older histories stay: the replay
-// test proves runs started on older code still replay.
+// testdata/history-v<current version>-<scenario>.json (v2 since
+// versionGrace; run only the scenarios a version adds, e.g. -run
+// 'TestRecordHistories/grace'). Older histories stay: the replay test
+// proves runs started on older code still replay.
 package workflows
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -48,7 +49,13 @@ const (
 	svcTimeout  = 905
 	svcRefused  = 906
 	svcLong     = 907
+	svcGrace    = 908 // versionGrace: an undo window that runs out, then the termination
+	svcRestore  = 909 // versionGrace: restored during the undo window
 )
+
+// recordedVersion names the files this recorder writes: the workflow
+// version new runs take.
+const recordedVersion = "v2"
 
 func (s *standIns) count(id int, name string) int {
 	s.mu.Lock()
@@ -130,6 +137,22 @@ func (s *standIns) DeleteVMRecord(_ context.Context, _ activities.AdminInput) (a
 	return activities.AdminResult{Lines: now("admin: VM record deleted")}, nil
 }
 
+func (s *standIns) EnterGrace(_ context.Context, _ activities.GraceInput) (activities.GraceResult, error) {
+	return activities.GraceResult{Lines: now("undo window: VM stopped")}, nil
+}
+
+func (s *standIns) LeaveGrace(_ context.Context, _ activities.GraceInput) (activities.GraceResult, error) {
+	return activities.GraceResult{Lines: now("undo window over: vm_status=terminate, destroying")}, nil
+}
+
+func (s *standIns) StartVM(_ context.Context, _ activities.StartInput) (activities.StartResult, error) {
+	return activities.StartResult{Lines: now("restore: VM running again")}, nil
+}
+
+func (s *standIns) RecordRestore(_ context.Context, in activities.GraceInput) (activities.GraceResult, error) {
+	return activities.GraceResult{Lines: now("restored: vm_status=" + in.To)}, nil
+}
+
 func TestRecordHistories(t *testing.T) {
 	c := testenv.DevServer(t).Client()
 	const queue = "record-histories"
@@ -158,6 +181,9 @@ func TestRecordHistories(t *testing.T) {
 		var r pipeline.AdminReply
 		require.NoError(t, h.Get(ctx, &r))
 	}
+	// The undo window's scenarios (versionGrace): one that runs out, one
+	// restored while it lasts.
+	delays := map[int]time.Duration{svcGrace: 3 * time.Second, svcRestore: time.Hour}
 	for _, sc := range []struct {
 		id    int
 		name  string
@@ -188,20 +214,29 @@ func TestRecordHistories(t *testing.T) {
 			waitPhase(id, pipeline.PhaseWaiting)
 			update(id, pipeline.UpdateResetStatus, "ready")
 		}},
+		{svcGrace, "grace-success", nil},
+		{svcRestore, "grace-restore", func(id int, _ string) { update(id, pipeline.UpdateRestore) }},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
-			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.WorkflowID(sc.id), TaskQueue: queue}, pipeline.WorkflowName, pipeline.Input{ServiceID: sc.id, Timing: tm})
+			stm := tm
+			stm.DestroyDelay = delays[sc.id]
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pipeline.WorkflowID(sc.id), TaskQueue: queue}, pipeline.WorkflowName,
+				pipeline.Input{ServiceID: sc.id, Timing: stm, RestoreTo: "ready"})
 			require.NoError(t, err)
 			first := run.GetRunID() // Get follows a continue-as-new
 			if sc.admin != nil {
-				waitPhase(sc.id, pipeline.PhaseWaiting)
+				phase := pipeline.PhaseWaiting
+				if sc.id == svcRestore {
+					phase = pipeline.PhaseGrace
+				}
+				waitPhase(sc.id, phase)
 				sc.admin(sc.id, first)
 			}
 			var res pipeline.Result
 			require.NoError(t, run.Get(ctx, &res))
 			write := func(runID, name string) {
-				path := filepath.Join("testdata", "history-v1-"+name+".json")
-				require.NoError(t, testenv.WriteHistory(ctx, c, pipeline.WorkflowID(sc.id), runID, path, os.Getenv("REPLACE_V1_HISTORIES") != ""))
+				path := filepath.Join("testdata", "history-"+recordedVersion+"-"+name+".json")
+				require.NoError(t, testenv.WriteHistory(ctx, c, pipeline.WorkflowID(sc.id), runID, path, false))
 			}
 			write(first, sc.name)
 			if sc.id == svcLong {

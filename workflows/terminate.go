@@ -25,12 +25,13 @@ type run struct {
 	errors []string // non-blocking errors of the current attempt
 	lines  []string // formatted lines of the current attempt, for the action log
 
-	version  workflow.Version // versionOriginal or versionChecked, fixed for the run
+	version  workflow.Version // versionOriginal, versionChecked or versionGrace, fixed for the run
 	segments []segment        // where each attempt's lines start in status.Lines
 	attempts int              // attempts this run (not counting earlier runs)
 	admin    *adminQueue      // accepted admin Updates (versionChecked)
 	vmid     int
 	node     string
+	grace    graceState // the undo window (versionGrace)
 }
 
 // set moves the run to a phase (and vm_status when not empty) and mirrors
@@ -72,7 +73,9 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 	}
 	tm := in.Timing.WithDefaults()
 	r := &run{status: pipeline.Status{ServiceID: in.ServiceID, Phase: pipeline.PhaseLoad, VMStatus: dbmodel.StatusTerminate, Lines: []pipeline.Line{}}}
-	r.version = workflow.GetVersion(ctx, versionChange, versionOriginal, versionChecked)
+	r.version = workflow.GetVersion(ctx, versionChange, versionOriginal, versionGrace)
+	r.grace = graceState{delay: tm.DestroyDelay, restoreTo: in.RestoreTo, pending: in.Resume == nil,
+		restoreCh: workflow.GetSignalChannel(ctx, pipeline.SignalRestore), nowCh: workflow.GetSignalChannel(ctx, pipeline.SignalDestroyNow)}
 	if err := workflow.SetQueryHandler(ctx, pipeline.QueryStatus, func() (pipeline.Status, error) {
 		return r.status, nil
 	}); err != nil {
@@ -125,6 +128,9 @@ func (r *run) loop(ctx workflow.Context, in pipeline.Input, tm pipeline.Timing, 
 				r.status.Result = "success"
 				r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
 				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+			}
+			if r.grace.restored {
+				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "restored", Attempts: r.status.Attempt}, nil
 			}
 			if r.status.Phase == pipeline.PhaseDone {
 				// The attempt failed and its VM row is gone: nothing to wait for.
@@ -215,6 +221,14 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		}
 		if err != nil {
 			r.note(ctx, "deletability check failed: %s; the DELETE decides", errText(err))
+		}
+	}
+
+	// The undo window: the VM is stopped, nothing else is touched until the
+	// delay ends or an admin restores it.
+	if r.version >= versionGrace && r.grace.due() {
+		if restored, err := r.waitGrace(ctx, tm, t); err != nil || restored {
+			return false, err
 		}
 	}
 

@@ -18,4 +18,11 @@ const (
 	// is decoded by the workflow (an undecodable one is rejected with a
 	// line); admin Updates; continue-as-new while waiting; bounded lines.
 	versionChecked workflow.Version = 1
+	// versionGrace: the undo window. With Timing.DestroyDelay > 0 the run's
+	// first attempt waits in PhaseGrace (vm_status 'grace') after the
+	// deletability check, before backups and DNS, until the delay ends, an
+	// admin skips the rest (admin-destroy-now) or restores the VM
+	// (admin-restore: the run ends "restored"). A delay of 0 runs exactly
+	// as versionChecked.
+	versionGrace workflow.Version = 2
 )

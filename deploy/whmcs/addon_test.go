@@ -46,10 +46,16 @@ type whmcs struct {
 
 func newWHMCS(t testing.TB, settings map[string]string) whmcs {
 	t.Helper()
+	return newWHMCSOn(t, newStack(t), settings)
+}
+
+// newWHMCSOn is newWHMCS on a given stack.
+func newWHMCSOn(t testing.TB, rs realStack, settings map[string]string) whmcs {
+	t.Helper()
 	if out, err := exec.Command(php(t), "-m").Output(); err != nil || !strings.Contains(string(out), "\npdo_mysql\n") {
 		t.Fatal("PHP has no pdo_mysql: apt-get install -y php-mysql (the WHMCS shim reads the test database through PDO)")
 	}
-	w := whmcs{realStack: newStack(t), bin: starter(t)}
+	w := whmcs{realStack: rs, bin: starter(t)}
 	db := w.store.DB()
 	require.NoError(t, whmcsschema.CreateAddonTables(db))
 	require.NoError(t, whmcsschema.InsertProduct(db, productPVEWHMCS, "VPS (Proxmox VE for WHMCS)", "pvewhmcs"))
@@ -366,4 +372,46 @@ func TestHandedOffRunThatFailsBecomesATodoItem(t *testing.T) {
 	require.Contains(t, logBody.HTML, `class="pt-banner pt-banner-error"`)
 	require.Contains(t, logBody.HTML, "Attempt 1 failed: ")
 	require.Contains(t, logBody.HTML, "protection")
+}
+
+// During the undo window the service panel and VM Management show the
+// deadline and a Restore button; Restore, posted with the session's token,
+// starts the VM again and puts vm_status back to ready.
+func TestRestoreButtonDuringTheUndoWindow(t *testing.T) {
+	tm := stack.FastTiming()
+	tm.DestroyDelay = time.Hour
+	w := newWHMCSOn(t, newStackTiming(t, tm), nil)
+	id, vmid := w.service(t, productPVEWHMCS, "ready")
+	out, err := exec.Command(w.bin, "terminate", "--service-id", strconv.Itoa(id), "--config", w.st.ConfigPath).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Eventually(t, func() bool { return w.vmStatus(t, id) == "grace" }, 30*time.Second, 50*time.Millisecond)
+
+	var ev panelEvent
+	w.event(t, &ev, "panel", strconv.Itoa(id), strconv.Itoa(adminAllowed))
+	require.Len(t, ev.Fields, 1)
+	html := ev.Fields[0]["Proxmox termination"]
+	require.Contains(t, html, `data-status="grace"`)
+	require.Contains(t, html, "Undo window until ")
+	require.Contains(t, html, ">Restore<")
+	require.NotContains(t, html, ">Retry<")
+
+	var page struct {
+		HTML string `json:"html"`
+	}
+	w.event(t, &page, "page", strconv.Itoa(adminAllowed), "module=proxmoxterminate&status=grace")
+	require.Contains(t, page.HTML, `<tr data-service="`+strconv.Itoa(id)+`"`)
+	require.Contains(t, page.HTML, `class="pt-grace-until">until `)
+	require.Contains(t, page.HTML, ">Restore<")
+
+	w.event(t, &page, "post", strconv.Itoa(adminAllowed), "action=restore&service="+strconv.Itoa(id))
+	require.Contains(t, page.HTML, "Service #"+strconv.Itoa(id)+" restored: its VM runs again; set the service back to Active: vm_status=ready")
+	require.Equal(t, "ready", w.vmStatus(t, id))
+	vm, ok := w.st.Sim.VM("pve1", vmid)
+	require.True(t, ok)
+	require.Equal(t, "running", vm.Status)
+
+	// The window is over: a second Restore is refused with the starter's line.
+	w.event(t, &page, "post", strconv.Itoa(adminAllowed), "action=restore&service="+strconv.Itoa(id))
+	require.Contains(t, page.HTML, "no termination run is open (vm_status=ready)")
+	require.Equal(t, "ready", w.vmStatus(t, id))
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
+	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
 // buildDir holds the starter built for the package's tests.
@@ -129,8 +130,14 @@ type realStack struct {
 
 func newStack(t testing.TB) realStack {
 	t.Helper()
+	return newStackTiming(t, pipeline.Timing{})
+}
+
+// newStackTiming is newStack whose runs use tm (zero: stack.FastTiming).
+func newStackTiming(t testing.TB, tm pipeline.Timing) realStack {
+	t.Helper()
 	e := stack.NewEnv(t, stack.EnvOptions{NoPDNS: true})
-	return realStack{st: e.Start(stack.Options{}), store: e.Store}
+	return realStack{st: e.Start(stack.Options{Timing: tm}), store: e.Store}
 }
 
 // starter builds the real starter once per test binary.

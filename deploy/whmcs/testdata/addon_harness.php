@@ -36,6 +36,22 @@ switch ($argv[1]) {
         $out['html'] = ob_get_clean();
         $out['seconds'] = microtime(true) - $start;
         break;
+    case 'post':
+        // A POST to VM Management with the session's token, as the
+        // panel's buttons send it.
+        $_SESSION['adminid'] = (int) $argv[2];
+        $_SESSION['tkval'] = 'harness-token';
+        parse_str($argv[3] ?? '', $_POST);
+        $_POST['token'] = 'harness-token';
+        $_SERVER['REQUEST_METHOD'] = 'POST';
+        $vars = array();
+        foreach (WHMCS\Database\Capsule::table('tbladdonmodules')->where('module', 'proxmoxterminate')->get() as $r) {
+            $vars[$r->setting] = $r->value;
+        }
+        ob_start();
+        proxmoxterminate_output($vars);
+        $out['html'] = ob_get_clean();
+        break;
     case 'log':
         $page = new ProxmoxTerminate\Page(ProxmoxTerminate\Settings::load());
         $out['html'] = $page->log($argv[2]);

@@ -14,7 +14,7 @@ final class Page
     const PER_PAGE = 50;
 
     /** The statuses an admin filters by. */
-    const STATUSES = array('terminate', 'error_terminate', 'remove', 'ready', 'creation', 'set_ip', 'change_package', 'set_dns_records');
+    const STATUSES = array('terminate', 'grace', 'error_terminate', 'remove', 'ready', 'creation', 'set_ip', 'change_package', 'set_dns_records');
 
     /** The Reset targets, with when to use each. */
     const TARGETS = array(
@@ -72,6 +72,9 @@ final class Page
             }
             $run = $this->settings->starter()->action(array('reset', '--service-id', $id, '--to', $to));
             $what = 'Service #' . $id . ' reset to ' . $to;
+        } elseif ($action === 'restore') {
+            $run = $this->settings->starter()->action(array('restore', '--service-id', $id));
+            $what = 'Service #' . $id . ' restored: its VM runs again; set the service back to Active';
         } elseif ($action === 'delete') {
             $run = $this->settings->starter()->action(array('delete-record', '--service-id', $id));
             $what = 'The VM record of service #' . $id . ' was deleted';
@@ -122,7 +125,7 @@ final class Page
             $html .= '<tr><td colspan="9">No VM rows match.</td></tr>';
         }
         $html .= '</tbody></table>' . $this->pager($pageNo, $total, $status, $q);
-        return $html . $this->modals() . $this->script();
+        return $html . $this->modals() . $this->script() . View::actionScript();
     }
 
     private function filters($status, $q)
@@ -148,6 +151,13 @@ final class Page
         if ($st === 'error_terminate' || $st === 'remove') {
             $actions .= ' <button type="button" class="pt-delete" data-service="' . $id . '" title="Delete Record">Delete Record</button>';
         }
+        $until = '';
+        if ($st === 'grace') {
+            $actions .= ' ' . View::restoreButton($id);
+            if (!empty($r['grace_until'])) {
+                $until = ' <span class="pt-grace-until">until ' . View::h(gmdate('Y-m-d H:i', strtotime((string) $r['grace_until']))) . ' UTC</span>';
+            }
+        }
         $web = $this->settings->webui();
         if ($web !== '') {
             $actions .= ' <a href="' . View::h($web . '/' . rawurlencode((string) $r['workflow_id'])) . '" target="_blank" rel="noopener">Run</a>';
@@ -157,7 +167,7 @@ final class Page
             . '<td><a href="clientsservices.php?id=' . $id . '">#' . $id . '</a></td>'
             . '<td>' . View::h($r['domain']) . '</td>'
             . '<td>' . View::h($vm) . '</td>'
-            . '<td>' . View::badge($st) . '</td>'
+            . '<td>' . View::badge($st) . $until . '</td>'
             . '<td>' . View::h($r['phase']) . '</td>'
             . '<td>' . (int) $r['attempt'] . '</td>'
             . '<td class="pt-err">' . View::h($r['last_error']) . '</td>'

@@ -3,7 +3,8 @@
  * The panel on the admin's service page (Clients → Services): the
  * termination's state, attempt, last error and live lines, from
  * `starter status --json`; on error_terminate, Retry, Mark removed and
- * Delete record, which post to VM Management.
+ * Delete record, and during the undo window (grace) Restore, which post to
+ * VM Management.
  */
 
 namespace ProxmoxTerminate;
@@ -52,6 +53,12 @@ final class Panel
                 $lines[] = $l['at'] . '  ' . $l['text'];
             }
             $html .= '<pre class="pt-lines">' . View::h(implode("\n", $lines)) . '</pre>';
+        }
+        if ($st['vm_status'] === 'grace') {
+            if (!empty($st['grace_until'])) {
+                $html .= '<p class="pt-grace-until">Undo window until ' . View::h(gmdate('Y-m-d H:i', strtotime((string) $st['grace_until']))) . ' UTC: the VM is stopped and kept with its backups, DNS records and IPs.</p>';
+            }
+            $html .= View::restoreButton($id) . View::actionScript();
         }
         if ($st['vm_status'] === 'error_terminate') {
             $html .= View::actionButton(array('action' => 'reset', 'to' => 'terminate', 'service' => $id), 'Retry', 'pt-retry') . ' '

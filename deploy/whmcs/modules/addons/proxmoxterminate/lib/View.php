@@ -13,6 +13,7 @@ final class View
     /** Statuses with a badge colour of their own; others are grey. */
     const BADGES = array(
         'terminate' => 'pt-badge-busy',
+        'grace' => 'pt-badge-busy',
         'error_terminate' => 'pt-badge-error',
         'remove' => 'pt-badge-done',
         'ready' => 'pt-badge-ok',
@@ -40,6 +41,13 @@ final class View
     {
         return '<button type="button" class="pt-action ' . self::h($class) . '" data-pt-fields="' . self::h(json_encode($fields)) . '"'
             . ' data-pt-confirm="' . self::h($confirm) . '">' . self::h($label) . '</button>';
+    }
+
+    /** Restore, for a VM in its undo window (vm_status grace): `starter restore`. */
+    public static function restoreButton($id)
+    {
+        return self::actionButton(array('action' => 'restore', 'service' => (int) $id), 'Restore', 'pt-restore',
+            'Start the VM again and cancel its termination? Then set the service back to Active in WHMCS.');
     }
 
     /** The script behind actionButton; once per page. */
