@@ -11,6 +11,7 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
+	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
 const testDelay = 72 * time.Hour
@@ -74,6 +75,34 @@ func TestGraceWaitsThenDestroys(t *testing.T) {
 	st := f.status(t)
 	require.Nil(t, st.GraceUntil)
 	require.Equal(t, "remove", st.VMStatus)
+}
+
+// Days pass in the undo window: protection set meanwhile makes the check
+// after the window refuse, and the backups and DNS records stay.
+func TestCheckAfterGraceRefusesAProtectionSetMeanwhile(t *testing.T) {
+	const reason = "can't remove VM 2003 - protection mode enabled"
+	checks := 0
+	f := mockedFixture(t, func(f *fixture) {
+		f.mockGrace(t, nil)
+		f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(func(_ context.Context, _ pipeline.Target) (activities.DeletableResult, error) {
+			f.record("check")
+			if checks++; checks == 1 {
+				return activities.DeletableResult{}, nil
+			}
+			return activities.DeletableResult{Refusal: reason, Class: pve.ClassProtected, Lines: line("Proxmox will refuse the DELETE: " + reason)}, nil
+		})
+	})
+	f.stop(true, nil)
+	f.deletes(nil)
+	f.env.RegisterDelayedCallback(func() {
+		st := f.status(t)
+		require.Equal(t, pipeline.PhaseWaiting, st.Phase)
+		require.Equal(t, reason, st.LastError)
+		f.env.SignalWorkflow(pipeline.SignalReset, "ready")
+	}, testDelay+time.Hour)
+	f.env.ExecuteWorkflow(TerminateWorkflow, graceInput())
+	require.Equal(t, "reset:ready", f.result(t).Outcome)
+	require.Equal(t, []string{"load", "stop", "check", "grace", "leave", "check", "failure:" + reason, "status:ready"}, f.calls)
 }
 
 // A restore at 71 h starts the VM again, puts vm_status back to what it

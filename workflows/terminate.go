@@ -3,6 +3,8 @@
 package workflows
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -207,28 +209,21 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	// a VM still running after both windows), the backups and DNS records
 	// stay: the attempt ends in error_terminate with Proxmox's reason.
 	if r.version >= versionChecked {
-		r.set(ctx, pipeline.PhaseCheckDelete, "")
-		var chk activities.DeletableResult
-		err := workflow.ExecuteActivity(checkCtx(ctx), a.CheckDeletable, t).Get(ctx, &chk)
-		r.add(chk.Lines)
-		if err == nil && chk.Refusal != "" {
-			// The attempt fails in the DELETE phase, ahead of time.
-			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete},
-				temporal.NewNonRetryableApplicationError(chk.Refusal, chk.Class, nil))
-		}
-		if isIdentityMismatch(err) {
-			return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCheckDelete}, err)
-		}
-		if err != nil {
-			r.note(ctx, "deletability check failed: %s; the DELETE decides", errText(err))
+		if ended, ok, err := checkDeletable(ctx, r, t, started, resetCh, deleteCh); ended {
+			return ok, err
 		}
 	}
 
 	// The undo window: the VM is stopped, nothing else is touched until the
-	// delay ends or an admin restores it.
+	// delay ends or an admin restores it. Days may have passed when it
+	// ends (protection set, the VM started by hand): ask Proxmox again
+	// before anything is destroyed.
 	if r.version >= versionGrace && r.grace.due() {
 		if restored, err := r.waitGrace(ctx, tm, t); err != nil || restored {
 			return false, err
+		}
+		if ended, ok, err := checkDeletable(ctx, r, t, started, resetCh, deleteCh); ended {
+			return ok, err
 		}
 	}
 
@@ -292,6 +287,30 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 
 // maxDeleteRounds bounds how often a DELETE phase lost to dead workers runs again.
 const maxDeleteRounds = 5
+
+// checkDeletable runs the deletability check (versionChecked). ended is
+// true when Proxmox would certainly refuse the DELETE or the vmid is no
+// longer ours: the attempt failed, and ok and err are fail's answer.
+func checkDeletable(ctx workflow.Context, r *run, t pipeline.Target, started time.Time, resetCh, deleteCh workflow.ReceiveChannel) (ended, ok bool, err error) {
+	r.set(ctx, pipeline.PhaseCheckDelete, "")
+	var chk activities.DeletableResult
+	err = workflow.ExecuteActivity(checkCtx(ctx), a.CheckDeletable, t).Get(ctx, &chk)
+	r.add(chk.Lines)
+	if err == nil && chk.Refusal != "" {
+		// The attempt fails in the DELETE phase, ahead of time.
+		ok, err = fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseDelete},
+			temporal.NewNonRetryableApplicationError(chk.Refusal, chk.Class, nil))
+		return true, ok, err
+	}
+	if isIdentityMismatch(err) {
+		ok, err = fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCheckDelete}, err)
+		return true, ok, err
+	}
+	if err != nil {
+		r.note(ctx, "deletability check failed: %s; the DELETE decides", errText(err))
+	}
+	return false, false, nil
+}
 
 // fail is the failure path: error_terminate, one activity-log entry, the
 // action log; then the run waits for an admin.

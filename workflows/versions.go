@@ -22,7 +22,7 @@ const (
 	// first attempt waits in PhaseGrace (vm_status 'grace') after the
 	// deletability check, before backups and DNS, until the delay ends, an
 	// admin skips the rest (admin-destroy-now) or restores the VM
-	// (admin-restore: the run ends "restored"). A delay of 0 runs exactly
-	// as versionChecked.
+	// (admin-restore: the run ends "restored"); after the wait the check
+	// runs again. A delay of 0 runs exactly as versionChecked.
 	versionGrace workflow.Version = 2
 )
