@@ -56,7 +56,9 @@ type Timing struct {
 	// behaviour). With a delay the run stops the VM, then waits this long in
 	// PhaseGrace, touching nothing else, before it destroys; `starter
 	// restore` starts the VM again meanwhile. Read by runs at versionGrace.
-	DestroyDelay time.Duration `yaml:"destroy_delay" json:"destroy_delay,omitempty"`
+	// Omitted when 0, so a config file written from it stays readable by a
+	// release before the undo window (unknown keys are errors there).
+	DestroyDelay time.Duration `yaml:"destroy_delay,omitempty" json:"destroy_delay,omitempty"`
 }
 
 // MaxDestroyDelay bounds Timing.DestroyDelay: a VM stopped for longer than
