@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
@@ -33,13 +32,9 @@ func (s *session) restore(ctx context.Context, o opts, out io.Writer) (int, erro
 	if rs.phase == pipeline.PhaseGrace {
 		// As the click does: never for a VM that is not the one the record
 		// describes. The run's StartVM checks again.
-		pc, err := app.PVEClients(s.cfg, s.ml.PVEObserver())
+		client, err := s.pveClient(o.serviceID, svc.VM.Server)
 		if err != nil {
 			return exitError, err
-		}
-		client, ok := pc[svc.VM.Server]
-		if !ok {
-			return exitError, fmt.Errorf("service %d: proxmox server %q is not configured", o.serviceID, svc.VM.Server)
 		}
 		if err := s.checkIdentity(ctx, client, svc); err != nil {
 			return exitError, err

@@ -170,13 +170,9 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if svc.VM.VMID <= 0 || svc.VM.Node == "" {
 		return exitError, fmt.Errorf("service %d: VM row has no vmid/node", o.serviceID)
 	}
-	pc, err := app.PVEClients(s.cfg, s.ml.PVEObserver())
+	client, err := s.pveClient(o.serviceID, svc.VM.Server)
 	if err != nil {
 		return exitError, err
-	}
-	client, ok := pc[svc.VM.Server]
-	if !ok {
-		return exitError, fmt.Errorf("service %d: proxmox server %q is not configured", o.serviceID, svc.VM.Server)
 	}
 	rs, err := s.describe(ctx, o.serviceID)
 	if err != nil {
@@ -244,6 +240,20 @@ func (s *session) shutdownTimeout() time.Duration {
 // a click whose Proxmox credentials or request Proxmox refuses (401, 403,
 // any answer but the two below). A node that cannot be reached and a VM
 // already gone are the workflow's to handle: its phases check again.
+// pveClient is the client of the configured Proxmox server a service's VM
+// is on.
+func (s *session) pveClient(serviceID int, server string) (*pve.Client, error) {
+	clients, err := app.PVEClients(s.cfg, s.ml.PVEObserver())
+	if err != nil {
+		return nil, err
+	}
+	c, ok := clients[server]
+	if !ok {
+		return nil, fmt.Errorf("service %d: proxmox server %q is not configured", serviceID, server)
+	}
+	return c, nil
+}
+
 func (s *session) checkIdentity(ctx context.Context, c *pve.Client, svc dbmodel.Service) error {
 	sctx, cancel := context.WithTimeout(ctx, s.shutdownTimeout())
 	defer cancel()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
@@ -28,13 +27,9 @@ func (s *session) loadForClick(ctx context.Context, serviceID int) (dbmodel.Serv
 	if loc.VMID <= 0 || loc.Node == "" || loc.Server == "" {
 		return svc, fmt.Errorf("service %d: its VM source row has no vmid/node/server (vmid=%d node=%q server=%q)", serviceID, loc.VMID, loc.Node, loc.Server)
 	}
-	clients, err := app.PVEClients(s.cfg, s.ml.PVEObserver())
+	c, err := s.pveClient(serviceID, loc.Server)
 	if err != nil {
 		return svc, err
-	}
-	c, ok := clients[loc.Server]
-	if !ok {
-		return svc, fmt.Errorf("service %d: proxmox server %q is not configured", serviceID, loc.Server)
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.shutdownTimeout())
 	defer cancel()
