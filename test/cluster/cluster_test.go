@@ -181,3 +181,32 @@ func TestScheduleRequeuesOnTheRealServer(t *testing.T) {
 	require.Equal(t, []string{dbmodel.SuccessText}, w.env.Activity(v.UserID))
 	eventuallyListed(t, fmt.Sprintf(`WorkflowId=%q`, pipeline.WorkflowID(v.ID)), pipeline.WorkflowID(v.ID)+" COMPLETED")
 }
+
+// The undo window on the real server: the run waits in grace, found in SQL
+// visibility by TerminatePhase and the GraceUntil deadline (a Datetime
+// attribute); a restore by Update ends it with the VM running again.
+func TestUndoWindowOnTheRealServer(t *testing.T) {
+	e := stack.NewEnv(t, stack.EnvOptions{NoPDNS: true})
+	tm := stack.FastTiming()
+	tm.DestroyDelay = time.Hour
+	w := world{t: t, env: e, st: e.Start(stack.Options{Timing: tm})}
+	v := w.env.SeedVM(300*time.Millisecond, nil)
+	code, _, errb := w.run("terminate", "--service-id", strconv.Itoa(v.ID))
+	require.Equal(t, 0, code, errb)
+	require.Eventually(t, func() bool { return w.status(v.ID) == dbmodel.StatusGrace }, 90*time.Second, 200*time.Millisecond)
+	soon, later := time.Now().UTC().Add(50*time.Minute), time.Now().UTC().Add(70*time.Minute)
+	eventuallyListed(t, fmt.Sprintf(`ServiceId=%d AND TerminatePhase="grace" AND GraceUntil > "%s" AND GraceUntil < "%s"`,
+		v.ID, soon.Format(time.RFC3339), later.Format(time.RFC3339)), pipeline.WorkflowID(v.ID)+" RUNNING")
+	eventuallyListed(t, fmt.Sprintf(`ServiceId=%d AND GraceUntil < "%s"`, v.ID, soon.Format(time.RFC3339)))
+	require.True(t, w.st.Sim.VMExists(v.VMID))
+	require.NotEmpty(t, w.st.Sim.Backups(v.VMID), "nothing is destroyed in the window")
+
+	code, out, errb := w.run("restore", "--service-id", strconv.Itoa(v.ID))
+	require.Equal(t, 0, code, "%s%s", out, errb)
+	require.True(t, strings.HasPrefix(out, "success\n"), out)
+	require.Eventually(t, func() bool { return w.status(v.ID) == "ready" }, 30*time.Second, 200*time.Millisecond)
+	vm, ok := w.st.Sim.VM("pve1", v.VMID)
+	require.True(t, ok)
+	require.Equal(t, "running", vm.Status)
+	eventuallyListed(t, fmt.Sprintf(`ServiceId=%d AND ExecutionStatus="Completed"`, v.ID), pipeline.WorkflowID(v.ID)+" COMPLETED")
+}
