@@ -69,6 +69,17 @@ type vmLock struct {
 	waiters []*task
 }
 
+// lockConfig takes the VM's config lock for t as the task's worker does,
+// then runs onLock; with an injected lock timeout the task fails with
+// Proxmox's message once the lock wait is over.
+func (s *Sim) lockConfig(t *task, fx faultEffects, now time.Time, onLock func(now time.Time)) {
+	if fx.lockTimeout {
+		t.addTimer(s.schedule(now.Add(s.lockWait), func(at time.Time) { s.failTask(t, at, lockTimeoutMsg(t.vmid)) }))
+		return
+	}
+	s.acquireLock(t, now, onLock)
+}
+
 // acquireLock takes the VM config lock for t, or queues t; a queued task
 // fails after LockWait with qemu-server's lock timeout message. onLock runs
 // (possibly later) once the lock is held.

@@ -162,11 +162,7 @@ func (s *Sim) startVMStopTask(node string, vmid int, typ, user string, p stopPar
 			t.logf("overruled qmshutdown tasks: %s", strings.Join(aborted, ", "))
 		}
 	}
-	if fx.lockTimeout {
-		t.addTimer(s.schedule(now.Add(s.lockWait), func(at time.Time) { s.failTask(t, at, lockTimeoutMsg(vmid)) }))
-		return t
-	}
-	s.acquireLock(t, now, func(at time.Time) { s.vmStopLocked(t, p, at) })
+	s.lockConfig(t, fx, now, func(at time.Time) { s.vmStopLocked(t, p, at) })
 	return t
 }
 
@@ -238,11 +234,7 @@ func (s *Sim) vmStopLocked(t *task, p stopParams, now time.Time) {
 func (s *Sim) startVMStartTask(node string, vmid int, user string, skiplock bool, fx faultEffects, now time.Time) *task {
 	t := s.newTask(node, "qmstart", itoa(vmid), user, vmid, now)
 	t.failWith = fx.taskFail
-	if fx.lockTimeout {
-		t.addTimer(s.schedule(now.Add(s.lockWait), func(at time.Time) { s.failTask(t, at, lockTimeoutMsg(vmid)) }))
-		return t
-	}
-	s.acquireLock(t, now, func(at time.Time) {
+	s.lockConfig(t, fx, now, func(at time.Time) {
 		v := s.vms[vmid]
 		switch {
 		case t.failWith != "":
@@ -319,11 +311,7 @@ func configMissing(node string, vmid int) string {
 func (s *Sim) startDestroyTask(node string, vmid int, user string, p destroyParams, fx faultEffects, now time.Time) *task {
 	t := s.newTask(node, "qmdestroy", itoa(vmid), user, vmid, now)
 	t.failWith = fx.taskFail
-	if fx.lockTimeout {
-		t.addTimer(s.schedule(now.Add(s.lockWait), func(at time.Time) { s.failTask(t, at, lockTimeoutMsg(vmid)) }))
-		return t
-	}
-	s.acquireLock(t, now, func(at time.Time) {
+	s.lockConfig(t, fx, now, func(at time.Time) {
 		v := s.vms[vmid]
 		if v == nil || v.spec.Node != node {
 			s.failTask(t, at, configMissing(node, vmid))
