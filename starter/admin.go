@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -12,9 +13,9 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
-// update sends an admin Update (pipeline.UpdateResetStatus or
-// UpdateDeleteRecord) to the service's run and waits until the run has acted
-// on it. A request the run's validator rejects comes back as an error with
+// update sends an admin Update (pipeline.UpdateResetStatus,
+// UpdateDeleteRecord, UpdateRestore or UpdateDestroyNow) to the service's
+// run and waits until the run has acted on it. A request the run's validator rejects comes back as an error with
 // the run's reason; nothing was changed then.
 func (s *session) update(ctx context.Context, serviceID int, name string, args ...any) (pipeline.AdminReply, error) {
 	var reply pipeline.AdminReply
@@ -34,6 +35,18 @@ func (s *session) update(ctx context.Context, serviceID int, name string, args .
 	if err != nil {
 		return reply, updateError(serviceID, name, err)
 	}
+	return reply, nil
+}
+
+// answer sends an admin Update as update does and, once the run has acted
+// on it, prints "success" and the run's reply.
+func (s *session) answer(ctx context.Context, out io.Writer, serviceID int, name string, args ...any) (pipeline.AdminReply, error) {
+	reply, err := s.update(ctx, serviceID, name, args...)
+	if err != nil {
+		return reply, err
+	}
+	fmt.Fprintln(out, "success")
+	fmt.Fprintln(out, formatReply(reply))
 	return reply, nil
 }
 

@@ -42,12 +42,9 @@ func (s *session) restore(ctx context.Context, o opts, out io.Writer) (int, erro
 	}
 	// Outside the window the run's validator refuses with the reason (no
 	// undo window, not begun, ended at ...), writing nothing.
-	reply, err := s.update(ctx, o.serviceID, pipeline.UpdateRestore)
-	if err != nil {
+	if _, err := s.answer(ctx, out, o.serviceID, pipeline.UpdateRestore); err != nil {
 		return exitError, err
 	}
-	fmt.Fprintln(out, "success")
-	fmt.Fprintln(out, formatReply(reply))
 	return exitOK, nil
 }
 
@@ -61,12 +58,9 @@ func (s *session) destroyNow(ctx context.Context, o opts, out io.Writer) (int, e
 	if !rs.running {
 		return exitError, fmt.Errorf("service %d: no termination run is open: --now applies only to a run in its undo window (phase grace)", o.serviceID)
 	}
-	reply, err := s.update(ctx, o.serviceID, pipeline.UpdateDestroyNow)
-	if err != nil {
+	if _, err := s.answer(ctx, out, o.serviceID, pipeline.UpdateDestroyNow); err != nil {
 		return exitError, err
 	}
-	fmt.Fprintln(out, "success")
-	fmt.Fprintln(out, formatReply(reply))
 	return s.maybeFollow(o, out, 0)
 }
 

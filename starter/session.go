@@ -184,12 +184,10 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 		if err := s.checkIdentity(ctx, client, svc); err != nil {
 			return exitError, err
 		}
-		reply, err := s.update(ctx, o.serviceID, pipeline.UpdateResetStatus, dbmodel.StatusTerminate)
+		reply, err := s.answer(ctx, out, o.serviceID, pipeline.UpdateResetStatus, dbmodel.StatusTerminate)
 		if err != nil {
 			return exitError, err
 		}
-		fmt.Fprintln(out, "success")
-		fmt.Fprintln(out, formatReply(reply))
 		return s.maybeFollow(o, out, reply.Attempt)
 	}
 	if rs.running {
@@ -386,12 +384,9 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 	case rs.running:
 		// The run decides: its validator accepts a run waiting in
 		// error_terminate only, and it answers once it has acted.
-		reply, err := s.update(ctx, o.serviceID, pipeline.UpdateResetStatus, o.to)
-		if err != nil {
+		if _, err := s.answer(ctx, out, o.serviceID, pipeline.UpdateResetStatus, o.to); err != nil {
 			return exitError, err
 		}
-		fmt.Fprintln(out, "success")
-		fmt.Fprintln(out, formatReply(reply))
 		return exitOK, nil
 	case svc.VM.VMStatus != dbmodel.StatusErrorTerminate:
 		return exitError, fmt.Errorf("service %d: vm_status is %q; reset applies only to error_terminate", o.serviceID, svc.VM.VMStatus)
@@ -424,12 +419,9 @@ func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int,
 	}
 	switch {
 	case rs.running:
-		reply, err := s.update(ctx, o.serviceID, pipeline.UpdateDeleteRecord)
-		if err != nil {
+		if _, err := s.answer(ctx, out, o.serviceID, pipeline.UpdateDeleteRecord); err != nil {
 			return exitError, err
 		}
-		fmt.Fprintln(out, "success")
-		fmt.Fprintln(out, formatReply(reply))
 		return exitOK, nil
 	case svc.VM.VMStatus == dbmodel.StatusErrorTerminate || svc.VM.VMStatus == dbmodel.StatusRemove:
 		if err := s.store.DeleteRecord(ctx, o.serviceID); err != nil {
