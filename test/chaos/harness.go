@@ -970,6 +970,11 @@ func (h *harness) trackOnce(ctx context.Context) {
 	}
 }
 
+// updateSentNoAnswer is the starter's line for an admin Update the run has
+// not answered before the starter's deadline (starter/admin.go updateError):
+// the run may still act on it.
+const updateSentNoAnswer = "sent, but the run did not answer before the deadline"
+
 // requeue is the admin lifting the cause and resetting the VM to terminate.
 func (h *harness) requeue(ctx context.Context, s *service) {
 	id := s.inv.ID
@@ -984,6 +989,14 @@ func (h *harness) requeue(ctx context.Context, s *service) {
 			s.state = inflight
 			h.mu.Unlock()
 			return
+		}
+		if strings.Contains(errOut, updateSentNoAnswer) {
+			// The run had no worker to answer before the starter's
+			// deadline: it may still apply the re-queue (or reject it)
+			// once a worker is back.
+			h.mu.Lock()
+			s.inv.UnansweredRequeues++
+			h.mu.Unlock()
 		}
 		h.logf("service %d: reset --to terminate refused (exit %d): %s", id, code, strings.TrimSpace(errOut+out))
 		time.Sleep(h.between(time.Second, 3*time.Second))

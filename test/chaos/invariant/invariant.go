@@ -80,6 +80,9 @@ type Service struct {
 	Started     bool // a starter run exited 0 for it
 	Expect      Expect
 	Requeues    int // admin re-queues (reset --to terminate) the harness sent
+	// UnansweredRequeues are re-queues the run did not answer before the
+	// starter's deadline: each may or may not have become an attempt.
+	UnansweredRequeues int
 	// Reused: after the target was deleted, the harness created a new VM
 	// with its vmid. The product may then refuse to confirm the deletion
 	// (ReuseRefusal) although its VM is gone: documented, IPs kept.
@@ -323,8 +326,9 @@ func checkService(r *Report, s Service, row DBRow, wf Workflow, present map[vmKe
 	waiting := !wf.Known || (wf.Status == "RUNNING" && wf.Phase == "waiting-for-admin")
 	completed := !wf.Known || wf.Status == "COMPLETED"
 	var common []string
-	if row.Attempts != 1+s.Requeues {
-		common = append(common, fmt.Sprintf("%d attempts were logged, but only %d were requested (1 click + %d re-queues)", row.Attempts, 1+s.Requeues, s.Requeues))
+	if row.Attempts < 1+s.Requeues || row.Attempts > 1+s.Requeues+s.UnansweredRequeues {
+		common = append(common, fmt.Sprintf("%d attempts were logged, but only %d were requested (1 click + %d re-queues, %d unanswered)",
+			row.Attempts, 1+s.Requeues, s.Requeues, s.UnansweredRequeues))
 	}
 	switch {
 	case row.VMRowFound && row.VMStatus == dbmodel.StatusRemove:
@@ -349,7 +353,7 @@ func checkService(r *Report, s Service, row DBRow, wf Workflow, present map[vmKe
 		if len(row.Actions) == 0 || row.Actions[len(row.Actions)-1].Result != "success" || (dup == 0 && len(row.Actions) != row.Attempts) {
 			bad = append(bad, fmt.Sprintf("action log has %d rows for %d attempts", len(row.Actions), row.Attempts))
 		}
-		if !s.Expect.Success && s.Requeues == 0 {
+		if !s.Expect.Success && s.Requeues+s.UnansweredRequeues == 0 {
 			bad = append(bad, fmt.Sprintf("fault class %s documents a refusal, but the run terminated", s.Expect.Class))
 		}
 		if len(bad) > 0 {

@@ -321,3 +321,22 @@ func TestDNSDeletedOfAVMThatLivesOnIsCounted(t *testing.T) {
 	r = Check(waitsFor(0, "node pve1 does not answer: No route to host"))
 	require.Equal(t, 1, r.BestEffortOnRefusedDelete, kinds(r))
 }
+
+// A re-queue the run did not answer before the starter's deadline may or
+// may not have become an attempt: both counts are documented, a third is not.
+func TestUnansweredRequeueMayBeAnAttempt(t *testing.T) {
+	hang := Expect{Class: "hang", Refusal: regexp.MustCompile(`is running`), Transient: regexp.MustCompile(`^timed out`)}
+	s := svc(3, 1003, "pve1", hang)
+	s.UnansweredRequeues = 1
+	check := func(attempts int) *Report {
+		return Check(Input{
+			Ledger:   Ledger{Services: []Service{s}},
+			DB:       map[int]DBRow{3: terminatedRow(attempts)},
+			Workflow: map[int]Workflow{3: {Known: true, Status: "COMPLETED"}},
+		})
+	}
+	require.Zero(t, check(2).UndocumentedEndStates, kinds(check(2)))
+	r := check(3)
+	require.Equal(t, 1, r.UndocumentedEndStates, kinds(r))
+	require.Contains(t, strings.Join(kinds(r), "\n"), "3 attempts were logged, but only 1 were requested (1 click + 0 re-queues, 1 unanswered)")
+}
