@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,6 +83,16 @@ func TestUpgradeWhileRunsWait(t *testing.T) {
 	newPids := []int{new1.Pid(), new2.Pid()}
 
 	for _, v := range vms {
+		// The row says error_terminate once the failure is recorded; the
+		// run waits for an admin a workflow task later, which a new worker
+		// may be the one to complete.
+		require.Eventually(t, func() bool {
+			code, out, _ := w.run("status", "--service-id", strconv.Itoa(v.ID), "--json")
+			var status struct {
+				Phase string `json:"phase"`
+			}
+			return code == 0 && json.Unmarshal([]byte(out), &status) == nil && status.Phase == pipeline.PhaseWaiting
+		}, 30*time.Second, 200*time.Millisecond)
 		require.NoError(t, st.Sim.UpdateVM(v.VMID, func(s *pvesim.VMSpec) { s.Protection = false }))
 		code, out, errb := w.run("reset", "--service-id", strconv.Itoa(v.ID), "--to", "terminate")
 		require.Equal(t, 0, code, "%s%s", out, errb)
