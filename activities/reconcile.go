@@ -204,7 +204,7 @@ func (a *Activities) startRun(ctx context.Context, rq *Requeuer, id int) error {
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(pipeline.SAServiceID.ValueSet(int64(id)),
-			pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate), pipeline.SAPhase.ValueSet(pipeline.PhaseLoad)),
+			pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate)),
 	}, pipeline.WorkflowName, pipeline.Input{ServiceID: id, Timing: rq.Timing})
 	if err != nil {
 		return fmt.Errorf("start %s: %w", pipeline.WorkflowID(id), err)

@@ -389,8 +389,7 @@ func (d *directLauncher) click(ctx context.Context, s svc) (runID string, err er
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			pipeline.SAServiceID.ValueSet(int64(s.ID)), pipeline.SAVmID.ValueSet(int64(vm.VMID)),
-			pipeline.SANode.ValueSet(vm.Node), pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate),
-			pipeline.SAPhase.ValueSet(pipeline.PhaseLoad)),
+			pipeline.SANode.ValueSet(vm.Node), pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate)),
 	}, pipeline.WorkflowName, pipeline.Input{ServiceID: s.ID, Timing: d.cfg.Timing})
 	if err != nil {
 		return "", err
