@@ -217,7 +217,7 @@ func (r *run) waitForAdminChecked(ctx workflow.Context, resetCh, deleteCh workfl
 
 		if req.deleteRecord {
 			var out activities.AdminResult
-			err := workflow.ExecuteActivity(shortCtx(ctx), a.DeleteVMRecord, activities.AdminInput{ServiceID: id}).Get(ctx, &out)
+			err := r.step(ctx, shortOptions(), a.DeleteVMRecord, activities.AdminInput{ServiceID: id}).Get(ctx, &out)
 			switch {
 			case isRowGone(err):
 				out.Lines = []pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: "admin: delete-record: the VM row was already gone"}}
@@ -233,7 +233,7 @@ func (r *run) waitForAdminChecked(ctx workflow.Context, resetCh, deleteCh workfl
 		}
 		target := req.target
 		var out activities.AdminResult
-		if err := workflow.ExecuteActivity(shortCtx(ctx), a.SetVMStatus, activities.AdminInput{ServiceID: id, Status: target}).Get(ctx, &out); err != nil {
+		if err := r.step(ctx, shortOptions(), a.SetVMStatus, activities.AdminInput{ServiceID: id, Status: target}).Get(ctx, &out); err != nil {
 			if isRowGone(err) {
 				msg := fmt.Sprintf("admin: reset-status %q: the VM row is gone: %s; the run ends", target, errText(err))
 				r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: msg}})

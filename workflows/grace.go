@@ -87,13 +87,12 @@ func (r *run) waitGrace(ctx workflow.Context, tm pipeline.Timing, t pipeline.Tar
 	r.dropGraceSignals(ctx, "sent before the undo window")
 	until := workflow.Now(ctx).Add(g.delay).UTC()
 	var out activities.GraceResult
-	if err := workflow.ExecuteActivity(shortCtx(ctx), a.EnterGrace, activities.GraceInput{Target: t, Until: until}).Get(ctx, &out); err != nil {
+	if err := r.step(ctx, shortOptions(), a.EnterGrace, activities.GraceInput{Target: t, Until: until}).Get(ctx, &out); err != nil {
 		return false, err
 	}
 	r.add(out.Lines)
 	r.status.GraceUntil = &until
-	r.upsertGraceUntil(ctx, &until)
-	r.set(ctx, pipeline.PhaseGrace, dbmodel.StatusGrace)
+	r.setGrace(ctx, &until, pipeline.PhaseGrace, dbmodel.StatusGrace)
 
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	timer := workflow.NewTimer(timerCtx, g.delay)
@@ -149,7 +148,7 @@ func (r *run) restore(ctx workflow.Context, tm pipeline.Timing, t pipeline.Targe
 	}
 	var out activities.GraceResult
 	to := activities.RestoreTarget(r.grace.restoreTo)
-	if err := workflow.ExecuteActivity(shortCtx(ctx), a.RecordRestore, activities.GraceInput{Target: t, To: to}).Get(ctx, &out); err != nil {
+	if err := r.step(ctx, shortOptions(), a.RecordRestore, activities.GraceInput{Target: t, To: to}).Get(ctx, &out); err != nil {
 		r.admin.settle(reply, pipeline.AdminReply{}, err)
 		return false, err
 	}
@@ -158,8 +157,7 @@ func (r *run) restore(ctx workflow.Context, tm pipeline.Timing, t pipeline.Targe
 	r.status.GraceUntil = nil
 	r.status.Result = "restored"
 	r.status.LastError = ""
-	r.upsertGraceUntil(ctx, nil)
-	r.set(ctx, pipeline.PhaseDone, to)
+	r.setGrace(ctx, nil, pipeline.PhaseDone, to)
 	r.admin.settle(reply, pipeline.AdminReply{VMStatus: to, Line: lastText(r.status.Lines)}, nil)
 	return true, nil
 }
@@ -170,15 +168,14 @@ func (r *run) leaveGrace(ctx workflow.Context, t pipeline.Target, reply workflow
 	now := workflow.Now(ctx).UTC()
 	r.grace.ended = &now
 	var out activities.GraceResult
-	if err := workflow.ExecuteActivity(shortCtx(ctx), a.LeaveGrace, activities.GraceInput{Target: t}).Get(ctx, &out); err != nil {
+	if err := r.step(ctx, shortOptions(), a.LeaveGrace, activities.GraceInput{Target: t}).Get(ctx, &out); err != nil {
 		r.admin.settle(reply, pipeline.AdminReply{}, err)
 		return err
 	}
 	r.add(out.Lines)
 	r.status.GraceUntil = nil
 	r.status.VMStatus = dbmodel.StatusTerminate
-	r.upsertGraceUntil(ctx, nil)
-	r.set(ctx, pipeline.PhaseBackups, "")
+	r.setGrace(ctx, nil, pipeline.PhaseBackups, "")
 	r.admin.settle(reply, pipeline.AdminReply{VMStatus: dbmodel.StatusTerminate, Line: lastText(r.status.Lines)}, nil)
 	r.dropGraceSignals(ctx, "sent after the undo window ended")
 	for {
@@ -199,15 +196,5 @@ func (r *run) dropGraceSignals(ctx workflow.Context, when string) {
 	}
 	for r.grace.nowCh.ReceiveAsync(nil) {
 		r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: "admin: ignored destroy-now " + when}})
-	}
-}
-
-func (r *run) upsertGraceUntil(ctx workflow.Context, until *time.Time) {
-	u := pipeline.SAGraceUntil.ValueUnset()
-	if until != nil {
-		u = pipeline.SAGraceUntil.ValueSet(*until)
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, u); err != nil {
-		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
 	}
 }

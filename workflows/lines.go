@@ -99,9 +99,11 @@ func (r *run) resume(ctx workflow.Context, rs *pipeline.Resume) {
 	r.status.Lines = append(r.status.Lines, rs.Lines...)
 	r.segments = []segment{{attempt: 0, start: 0}}
 	r.status.Result = "error"
-	if err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.SAVmID.ValueSet(int64(rs.VMID)), pipeline.SANode.ValueSet(rs.Node)); err != nil {
-		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
+	if r.version >= versionLean {
+		r.set(ctx, pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate, r.sa.target(rs.VMID, rs.Node)...)
+	} else {
+		r.setTarget(ctx, rs.VMID, rs.Node)
+		r.set(ctx, pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate)
 	}
-	r.set(ctx, pipeline.PhaseWaiting, dbmodel.StatusErrorTerminate)
 	r.add([]pipeline.Line{{At: workflow.Now(ctx).UTC(), Text: fmt.Sprintf("continued as a new run after attempt %d; waiting for an admin", rs.Attempt)}})
 }

@@ -27,7 +27,8 @@ type run struct {
 	errors []string // non-blocking errors of the current attempt
 	lines  []string // formatted lines of the current attempt, for the action log
 
-	version  workflow.Version // versionOriginal, versionChecked or versionGrace, fixed for the run
+	version  workflow.Version // versionOriginal … versionLatest, fixed for the run
+	sa       searchState      // the run's search attributes as they are (versionLean)
 	segments []segment        // where each attempt's lines start in status.Lines
 	attempts int              // attempts this run (not counting earlier runs)
 	admin    *adminQueue      // accepted admin Updates (versionChecked)
@@ -37,12 +38,17 @@ type run struct {
 }
 
 // set moves the run to a phase (and vm_status when not empty) and mirrors
-// both in the run's search attributes.
-func (r *run) set(ctx workflow.Context, phase, vmStatus string) {
+// both in the run's search attributes; extra updates (versionLean) go out
+// in the same upsert.
+func (r *run) set(ctx workflow.Context, phase, vmStatus string, extra ...temporal.SearchAttributeUpdate) {
 	changed := phase != r.status.Phase || (vmStatus != "" && vmStatus != r.status.VMStatus)
 	r.status.Phase = phase
 	if vmStatus != "" {
 		r.status.VMStatus = vmStatus
+	}
+	if r.version >= versionLean {
+		r.upsert(ctx, append(r.sa.phaseAndStatus(phase, r.status.VMStatus), extra...)...)
+		return
 	}
 	if !changed {
 		return
@@ -53,9 +59,26 @@ func (r *run) set(ctx workflow.Context, phase, vmStatus string) {
 	} else {
 		upd = append(upd, pipeline.SAVmStatus.ValueUnset())
 	}
+	r.upsert(ctx, upd...)
+}
+
+// upsert sends the updates, if any, as one command.
+func (r *run) upsert(ctx workflow.Context, upd ...temporal.SearchAttributeUpdate) {
+	if len(upd) == 0 {
+		return
+	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
 		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
 	}
+}
+
+// setTarget mirrors the VM an attempt works on in VmId and ProxmoxNode.
+func (r *run) setTarget(ctx workflow.Context, vmid int, node string) {
+	if r.version >= versionLean {
+		r.upsert(ctx, r.sa.target(vmid, node)...)
+		return
+	}
+	r.upsert(ctx, pipeline.SAVmID.ValueSet(int64(vmid)), pipeline.SANode.ValueSet(node))
 }
 
 func (r *run) add(lines []pipeline.Line) {
@@ -75,7 +98,8 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 	}
 	tm := in.Timing.WithDefaults()
 	r := &run{status: pipeline.Status{ServiceID: in.ServiceID, Phase: pipeline.PhaseLoad, VMStatus: dbmodel.StatusTerminate, Lines: []pipeline.Line{}}}
-	r.version = workflow.GetVersion(ctx, versionChange, versionOriginal, versionGrace)
+	r.version = workflow.GetVersion(ctx, versionChange, versionOriginal, versionLatest)
+	r.sa = startedWith(ctx)
 	r.grace = graceState{delay: tm.DestroyDelay, restoreTo: in.RestoreTo, pending: in.Resume == nil,
 		restoreCh: workflow.GetSignalChannel(ctx, pipeline.SignalRestore), nowCh: workflow.GetSignalChannel(ctx, pipeline.SignalDestroyNow)}
 	if err := workflow.SetQueryHandler(ctx, pipeline.QueryStatus, func() (pipeline.Status, error) {
@@ -160,7 +184,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.set(ctx, pipeline.PhaseLoad, dbmodel.StatusTerminate)
 
 	var load activities.LoadResult
-	if err := workflow.ExecuteActivity(loadCtx(ctx), a.LoadTarget, r.status.ServiceID).Get(ctx, &load); err != nil {
+	if err := r.step(ctx, loadOptions(), a.LoadTarget, r.status.ServiceID).Get(ctx, &load); err != nil {
 		r.admin.answerReset(ctx, 0, err)
 		return false, err
 	}
@@ -170,9 +194,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.vmid, r.node = t.VMID, t.Node
 	r.add(load.Lines)
 	r.admin.answerReset(ctx, t.Attempt, nil)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, pipeline.SAVmID.ValueSet(int64(t.VMID)), pipeline.SANode.ValueSet(t.Node)); err != nil {
-		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
-	}
+	r.setTarget(ctx, t.VMID, t.Node)
 	if load.Refusal != "" {
 		return fail(ctx, r, resetCh, deleteCh, activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseLoad},
 			temporal.NewNonRetryableApplicationError(load.Refusal, pipeline.ErrRefused, nil))
@@ -240,7 +262,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	// Delete DNS: best effort, per zone and per IP.
 	r.set(ctx, pipeline.PhaseDNS, "")
 	var dnsRes activities.DNSResult
-	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.DNSWindow), a.DeleteDNS, t).Get(ctx, &dnsRes)
+	err = r.step(ctx, bestEffortOptions(tm.DNSWindow), a.DeleteDNS, t).Get(ctx, &dnsRes)
 	r.add(dnsRes.Lines)
 	r.errors = append(r.errors, dnsRes.Errors...)
 	if err != nil {
@@ -270,7 +292,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.set(ctx, pipeline.PhaseCleanDB, "")
 	fin := activities.FinishInput{Target: t, StartedAt: started, Phase: pipeline.PhaseCleanDB, Errors: r.errors, Lines: r.lines}
 	var out activities.FinishResult
-	if err := workflow.ExecuteActivity(shortCtx(ctx), a.CleanDB, fin).Get(ctx, &out); err != nil {
+	if err := r.step(ctx, shortOptions(), a.CleanDB, fin).Get(ctx, &out); err != nil {
 		if r.version < versionChecked || !isRowGone(err) {
 			return false, err
 		}
@@ -294,7 +316,7 @@ const maxDeleteRounds = 5
 func checkDeletable(ctx workflow.Context, r *run, t pipeline.Target, started time.Time, resetCh, deleteCh workflow.ReceiveChannel) (ended, ok bool, err error) {
 	r.set(ctx, pipeline.PhaseCheckDelete, "")
 	var chk activities.DeletableResult
-	err = workflow.ExecuteActivity(checkCtx(ctx), a.CheckDeletable, t).Get(ctx, &chk)
+	err = r.step(ctx, checkOptions(), a.CheckDeletable, t).Get(ctx, &chk)
 	r.add(chk.Lines)
 	if err == nil && chk.Refusal != "" {
 		// The attempt fails in the DELETE phase, ahead of time.
@@ -320,7 +342,7 @@ func fail(ctx workflow.Context, r *run, resetCh, deleteCh workflow.ReceiveChanne
 	rejectPending(ctx, r, resetCh, deleteCh)
 	fin.Reason, fin.Errors, fin.Lines = reason, r.errors, r.lines
 	var out activities.FinishResult
-	if err := workflow.ExecuteActivity(shortCtx(ctx), a.RecordFailure, fin).Get(ctx, &out); err != nil {
+	if err := r.step(ctx, shortOptions(), a.RecordFailure, fin).Get(ctx, &out); err != nil {
 		if r.version < versionChecked || !isRowGone(err) {
 			return false, err
 		}
@@ -433,6 +455,10 @@ func errText(err error) string {
 	var to *temporal.TimeoutError
 	if errors.As(err, &to) {
 		return "timed out (" + to.TimeoutType().String() + ")"
+	}
+	var act *temporal.ActivityError
+	if errors.As(err, &act) && errors.Unwrap(act) != nil {
+		return errors.Unwrap(act).Error() // a local activity's plain error, not yet converted
 	}
 	return err.Error()
 }

@@ -25,4 +25,17 @@ const (
 	// (admin-restore: the run ends "restored"); after the wait the check
 	// runs again. A delay of 0 runs exactly as versionChecked.
 	versionGrace workflow.Version = 2
+	// versionLean: a shorter history for the same behaviour. The short
+	// steps (LoadTarget, CheckDeletable, DeleteDNS, CleanDB, RecordFailure,
+	// the admin and undo-window database steps) run as local activities
+	// (one marker event each); the search attributes change only where the
+	// run rests: TerminatePhase is set in grace, waiting-for-admin and done
+	// and unset while the run works (the status query has the live phase),
+	// VmStatus follows vm_status, VmId and ProxmoxNode are written only
+	// when they differ from what the run was started with, and the
+	// changes one workflow task makes go out as one upsert.
+	versionLean workflow.Version = 3
+
+	// versionLatest is the version new runs take.
+	versionLatest = versionLean
 )
