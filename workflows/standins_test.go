@@ -140,7 +140,6 @@ func (s *standIns) RecordRestore(_ context.Context, in activities.GraceInput) (a
 	return activities.GraceResult{Lines: now("restored: vm_status=" + in.To)}, nil
 }
 
-
 // startRun starts service id's run on queue as the starter does: with its
 // search attributes (ServiceId, VmId, ProxmoxNode, VmStatus; the stand-ins'
 // LoadTarget answers vmid 2000+id on pve1).
