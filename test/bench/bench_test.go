@@ -215,3 +215,26 @@ func TestReverse48(t *testing.T) {
 		t.Errorf("reverse48(0x14) = %q", got)
 	}
 }
+
+func TestCPUPerRun(t *testing.T) {
+	cpu := map[string]float64{procTemporal: 15, procWorker: 5.4, procPDNS: 3.8, procMariaDB: 1.9}
+	got := cpuPerRun(cpu, 100)
+	want := map[string]float64{procTemporal: 0.15, procWorker: 0.054, procPDNS: 0.038, procMariaDB: 0.019, serverPlusWorker: 0.204}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %v, want %v", k, got[k], v)
+		}
+	}
+	if cpu[serverPlusWorker] != 0 {
+		t.Error("cpuPerRun changed its input")
+	}
+	if got := cpuPerRun(map[string]float64{procPDNS: 1}, 4); got[procPDNS] != 0.25 || len(got) != 1 {
+		t.Errorf("without the server and the worker: %v, want only %s", got, procPDNS)
+	}
+	if cpuPerRun(cpu, 0) != nil {
+		t.Error("no successful run: want nil")
+	}
+}

@@ -54,6 +54,7 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 		return fr, err
 	}
 	fr.addAnalysis(r.analyze(svcs, clicks, hs), singleMakespan)
+	fr.CPUSPerRun = cpuPerRun(fr.CPUSeconds, fr.Succeeded)
 	mc := r.minimumCalls(svcs, clicks, hs)
 	fr.PVECallsMinimum, fr.PVECallsMinimumByRoute = mc.Total, mc.ByRoute
 	fr.addSequential(svcs, seq, r.o.Destroy)
@@ -106,10 +107,9 @@ type fleetMeters struct {
 // startMeters reads every counter and starts the samplers (tasks per node,
 // the worker's threads, perf when asked for).
 func (r *runner) startMeters(p *phase, n int) (*fleetMeters, error) {
-	pids := map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Proc.Pid(), "bench (simulator, launcher, proxies)": os.Getpid()}
-	pids["pdns_server"] = r.e.pdns.pid()
+	pids := map[string]int{procWorker: p.w.pid(), procTemporal: r.e.temporal.Proc.Pid(), procBench: os.Getpid(), procPDNS: r.e.pdns.pid()}
 	if ps := FindProcs("mariadbd", 0); len(ps) > 0 {
-		pids["mariadbd (shared)"] = ps[0]
+		pids[procMariaDB] = ps[0]
 	}
 	m := &fleetMeters{n: n, cpu: NewCPUMeter(pids)}
 	m.busy0, m.idle0 = machineCPU()
@@ -122,7 +122,7 @@ func (r *runner) startMeters(p *phase, n int) (*fleetMeters, error) {
 	r.e.watch.SampleTasks(200 * time.Millisecond)
 	m.rssPeak = newRSSWatch(p.w.pid())
 	if r.o.PerfDir != "" {
-		for name, pid := range map[string]int{"worker": p.w.pid(), "temporal": r.e.temporal.Proc.Pid()} {
+		for name, pid := range map[string]int{procWorker: p.w.pid(), procTemporal: r.e.temporal.Proc.Pid()} {
 			pr, err := startPerf(r.o.PerfDir, fmt.Sprintf("%s-n%d", name, n), pid)
 			if err != nil {
 				m.stop()

@@ -86,6 +86,37 @@ func FindProcs(name string, parent int) []int {
 	return out
 }
 
+// Names of the processes whose CPU a fleet measures (the keys of cpu_s).
+const (
+	procWorker   = "worker"
+	procTemporal = "temporal"
+	procBench    = "bench (simulator, launcher, proxies)"
+	procPDNS     = "pdns_server"
+	procMariaDB  = "mariadbd (shared)"
+	// serverPlusWorker is the key of cpu_s_per_run that sums the Temporal
+	// server's and the worker's CPU: what a run costs on the Temporal side.
+	serverPlusWorker = "server_plus_worker"
+)
+
+// cpuPerRun divides each process's CPU seconds by runs (a fleet's
+// successful runs) and adds serverPlusWorker when both the Temporal server
+// and the worker were measured. It is nil without a successful run.
+func cpuPerRun(cpu map[string]float64, runs int) map[string]float64 {
+	if runs <= 0 || len(cpu) == 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(cpu)+1)
+	for k, v := range cpu {
+		out[k] = round4(v / float64(runs))
+	}
+	t, okT := cpu[procTemporal]
+	w, okW := cpu[procWorker]
+	if okT && okW {
+		out[serverPlusWorker] = round4((t + w) / float64(runs))
+	}
+	return out
+}
+
 // CPUMeter measures the CPU seconds a set of processes use between Start
 // and Stop.
 type CPUMeter struct {

@@ -191,6 +191,7 @@ type FleetResult struct {
 	WorkerRSSKBPerRun        float64            `json:"worker_rss_kb_per_run"`
 	WorkerPeakThreads        int                `json:"worker_peak_threads"`
 	CPUSeconds               map[string]float64 `json:"cpu_s"`
+	CPUSPerRun               map[string]float64 `json:"cpu_s_per_run"`         // cpu_s / succeeded, and server_plus_worker (Temporal server + worker)
 	MachineBusyS             float64            `json:"machine_busy_cpu_s"`    // every process on the machine, during the fleet
 	MachineIdleS             float64            `json:"machine_idle_cpu_s"`    // idle CPU time left, during the fleet
 	OtherProcsCPUS           float64            `json:"other_processes_cpu_s"` // busy minus the processes above: other users of the machine
@@ -418,6 +419,9 @@ func (r *Report) PrintTable(w io.Writer) {
 	row("worker RSS per in-flight run", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.0f KiB", f.WorkerRSSKBPerRun) }))
 	for _, k := range fleetKeys(r.Fleets, func(f FleetResult) map[string]float64 { return f.CPUSeconds }) {
 		row("CPU s: "+k, fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.CPUSeconds[k]) }))
+	}
+	for _, k := range fleetKeys(r.Fleets, func(f FleetResult) map[string]float64 { return f.CPUSPerRun }) {
+		row("CPU ms / run: "+k, fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.CPUSPerRun[k]*1000) }))
 	}
 	row("CPU s: other processes on the machine", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.OtherProcsCPUS) }))
 	row("CPU s: machine idle (of 2 x makespan)", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.MachineIdleS) }))

@@ -47,5 +47,6 @@ func Max(xs []float64) float64 {
 	return m
 }
 
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
