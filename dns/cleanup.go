@@ -16,7 +16,9 @@ import (
 // it lists the zones, and in every zone that matches the FQDN or an
 // address's reverse name it deletes the A/AAAA records holding one of the
 // target's addresses and the PTR records naming the FQDN. Records that point
-// elsewhere are left alone and reported as SKIP.
+// elsewhere are left alone and reported as SKIP. Each provider gets one
+// Snapshot for the run, so a zone is read at most once (a failed read is
+// tried again by the next record) and the deletes send only their writes.
 //
 // It never returns an error and never panics: every failure (provider down,
 // authentication, 5xx, timeout, malformed answer) becomes a FAIL Result and
@@ -135,10 +137,13 @@ type worker struct {
 	label  string
 	out    []Result
 	redact func(string) string
+	// snap is this run's copy of what the provider has read: every
+	// Records and Delete call of the run shares it.
+	snap *core.Snapshot
 }
 
 func runProvider(ctx context.Context, p Provider, tgt target, dry bool) (out []Result) {
-	w := &worker{p: p, tgt: tgt, dry: dry, label: safeName(p), redact: func(s string) string { return s }}
+	w := &worker{p: p, tgt: tgt, dry: dry, label: safeName(p), redact: func(s string) string { return s }, snap: core.NewSnapshot()}
 	if r, ok := p.(core.Redactor); ok {
 		w.redact = r.Redact
 	}
@@ -220,7 +225,7 @@ func (w *worker) run(ctx context.Context) {
 // forward handles the A/AAAA records at the FQDN in zone z.
 func (w *worker) forward(ctx context.Context, z Zone) {
 	zone, subject := core.Canon(z.Name), w.tgt.display
-	recs, err := w.p.Records(ctx, z, w.tgt.fqdn)
+	recs, err := w.p.Records(ctx, w.snap, z, w.tgt.fqdn)
 	if err != nil {
 		w.fail(OpForward, zone, subject, "", "", "list records: "+err.Error())
 		return
@@ -252,7 +257,7 @@ func (w *worker) forward(ctx context.Context, z Zone) {
 // reverse handles the PTR records at rn (the reverse name of ip) in zone z.
 func (w *worker) reverse(ctx context.Context, z Zone, ip netip.Addr, rn string) {
 	zone, subject := core.Canon(z.Name), ip.String()
-	recs, err := w.p.Records(ctx, z, rn)
+	recs, err := w.p.Records(ctx, w.snap, z, rn)
 	if err != nil {
 		w.fail(OpReverse, zone, subject, "PTR", "", "list records: "+err.Error())
 		return
@@ -289,7 +294,7 @@ func (w *worker) delete(ctx context.Context, op string, z Zone, subject, typ, co
 		w.add(Result{Op: op, Status: StatusPlan, Zone: zone, Subject: subject, RecordType: typ, Content: content, Reason: "dry run"})
 		return
 	}
-	err := w.p.Delete(ctx, z, rec)
+	err := w.p.Delete(ctx, w.snap, z, rec)
 	switch {
 	case err == nil:
 		w.add(Result{Op: op, Status: StatusOK, Zone: zone, Subject: subject, RecordType: typ, Content: content})

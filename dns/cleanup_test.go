@@ -243,6 +243,7 @@ type stub struct {
 	panicOn string
 	delErr  error
 	deleted []string
+	snaps   []*dns.Snapshot // the snapshot of each Records and Delete call
 }
 
 func (s *stub) Name() string           { return s.name }
@@ -253,14 +254,16 @@ func (s *stub) Zones(context.Context) ([]dns.Zone, error) {
 	return s.zones, nil
 }
 
-func (s *stub) Records(_ context.Context, z dns.Zone, name string) ([]dns.Record, error) {
+func (s *stub) Records(_ context.Context, snap *dns.Snapshot, z dns.Zone, name string) ([]dns.Record, error) {
+	s.snaps = append(s.snaps, snap)
 	if s.panicOn == name {
 		panic("boom at " + name)
 	}
 	return s.records[name], nil
 }
 
-func (s *stub) Delete(_ context.Context, z dns.Zone, r dns.Record) error {
+func (s *stub) Delete(_ context.Context, snap *dns.Snapshot, z dns.Zone, r dns.Record) error {
+	s.snaps = append(s.snaps, snap)
 	s.deleted = append(s.deleted, r.Content)
 	return s.delErr
 }
@@ -298,6 +301,42 @@ func TestCleanupSurvivesPanicsAndRedacts(t *testing.T) {
 	)
 	if len(odd.deleted) != 2 {
 		t.Errorf("Plan deleted: %v", odd.deleted)
+	}
+}
+
+// Every Records and Delete call of one run shares one Snapshot per
+// provider; the next run, and every other provider, gets its own.
+func TestCleanupSharesOneSnapshotPerProviderAndRun(t *testing.T) {
+	recs := map[string][]dns.Record{
+		"vm.example.test":         {{Type: "A", Content: "192.0.2.10"}},
+		"10.2.0.192.in-addr.arpa": {{Type: "PTR", Content: "vm.example.test."}},
+	}
+	zones := []dns.Zone{{ID: "1", Name: "example.test"}, {ID: "2", Name: rev4}}
+	a := &stub{name: "a", zones: zones, records: recs}
+	b := &stub{name: "b", zones: zones, records: recs}
+	tgt := dns.Target{FQDN: "vm.example.test", IPs: []netip.Addr{vmIP4}}
+	dns.Cleanup(context.Background(), []dns.Provider{a, b}, tgt)
+	dns.Plan(context.Background(), []dns.Provider{a}, tgt)
+	if len(a.snaps) != 6 || len(b.snaps) != 4 {
+		t.Fatalf("calls: a %d, b %d; want 6 and 4", len(a.snaps), len(b.snaps))
+	}
+	run1, run2 := a.snaps[0], a.snaps[4]
+	for i, s := range a.snaps {
+		want := run1
+		if i >= 4 {
+			want = run2
+		}
+		if s == nil || s != want {
+			t.Errorf("a call %d: snapshot %p, want %p", i, s, want)
+		}
+	}
+	for i, s := range b.snaps {
+		if s == nil || s != b.snaps[0] {
+			t.Errorf("b call %d: snapshot %p, want %p", i, s, b.snaps[0])
+		}
+	}
+	if run1 == run2 || run1 == b.snaps[0] {
+		t.Error("a snapshot is shared across runs or providers")
 	}
 }
 

@@ -43,7 +43,15 @@ type (
 	Observer = core.Observer
 	// ConfigError is one problem reported by ProviderConfig.Validate.
 	ConfigError = core.ConfigError
+	// Snapshot is one run's copy of what it has read of one provider's
+	// zones, passed to Provider.Records and Provider.Delete; nil reads
+	// afresh.
+	Snapshot = core.Snapshot
 )
+
+// NewSnapshot returns an empty Snapshot, for calling a Provider's Records
+// and Delete outside Cleanup while reading each zone once.
+func NewSnapshot() *Snapshot { return core.NewSnapshot() }
 
 // ErrNotFound is wrapped by Provider.Delete when the record is already gone.
 var ErrNotFound = core.ErrNotFound

@@ -108,7 +108,7 @@ func TestRecordPagination(t *testing.T) {
 	}
 	zs, _ := p.Zones(context.Background())
 	n = 0
-	recs, err := p.Records(context.Background(), zs[0], "VM.many.test.")
+	recs, err := p.Records(context.Background(), nil, zs[0], "VM.many.test.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestDeleteMissingRecordIsNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = p.Delete(context.Background(), core.Zone{ID: id, Name: "gone.test"}, core.Record{ID: "0123456789abcdef0123456789abcdef", Type: "A"})
+	err = p.Delete(context.Background(), nil, core.Zone{ID: id, Name: "gone.test"}, core.Record{ID: "0123456789abcdef0123456789abcdef", Type: "A"})
 	if err == nil || !strings.Contains(err.Error(), "81044") || !strings.Contains(err.Error(), core.ErrNotFound.Error()) {
 		t.Errorf("got %v", err)
 	}

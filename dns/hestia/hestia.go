@@ -5,7 +5,8 @@
 // returncode=no (the body is the command's output).
 //
 // Commands used: v-list-dns-domains USER json, v-list-dns-records USER
-// DOMAIN json (returncode=no), and v-delete-dns-record USER DOMAIN ID
+// DOMAIN json (returncode=no; once per domain and core.Snapshot), and
+// v-delete-dns-record USER DOMAIN ID
 // (returncode=yes, so the exit code is known in both authentication modes).
 // Exit codes are those of hestiacp func/main.sh; HTTP statuses those of
 // exit_code_to_http_code in web/inc/helpers.php.
@@ -277,10 +278,23 @@ func OwnerName(record, zone string) string {
 	return core.Canon(record) + "." + z
 }
 
-// Records returns the records at name in zone.
-func (p *Provider) Records(ctx context.Context, zone core.Zone, name string) ([]core.Record, error) {
-	var recs map[string]DNSRecord
-	if err := p.listJSON(ctx, &recs, "v-list-dns-records", p.user, zone.ID, "json"); err != nil {
+// records returns the zone's records by key: snap's copy, or
+// v-list-dns-records kept in snap.
+func (p *Provider) records(ctx context.Context, snap *core.Snapshot, zone core.Zone) (map[string]DNSRecord, error) {
+	return core.SnapshotZone(snap, zone.ID, func() (map[string]DNSRecord, error) {
+		var recs map[string]DNSRecord
+		if err := p.listJSON(ctx, &recs, "v-list-dns-records", p.user, zone.ID, "json"); err != nil {
+			return nil, err
+		}
+		return recs, nil
+	})
+}
+
+// Records returns the records at name in zone, from snap's copy of the
+// zone (one v-list-dns-records per snapshot).
+func (p *Provider) Records(ctx context.Context, snap *core.Snapshot, zone core.Zone, name string) ([]core.Record, error) {
+	recs, err := p.records(ctx, snap, zone)
+	if err != nil {
 		return nil, err
 	}
 	want := core.Canon(name)
@@ -307,8 +321,10 @@ func (p *Provider) Records(ctx context.Context, zone core.Zone, name string) ([]
 // Delete runs v-delete-dns-record USER DOMAIN ID. Exit 3 (E_NOTEXIST)
 // means the record (or its domain) is gone: ErrNotFound. Exit 2
 // (E_INVALID) for an A record is Hestia refusing to delete the zone's last
-// A record (is_dns_record_critical, which also guards NS records).
-func (p *Provider) Delete(ctx context.Context, zone core.Zone, rec core.Record) error {
+// A record (is_dns_record_critical, which also guards NS records). It reads
+// nothing: the id says which record; once the record is gone (deleted,
+// exit 3, or exit 20), it is dropped from snap's copy of the zone too.
+func (p *Provider) Delete(ctx context.Context, snap *core.Snapshot, zone core.Zone, rec core.Record) error {
 	const cmd = "v-delete-dns-record"
 	if _, err := strconv.Atoi(rec.ID); err != nil {
 		return fmt.Errorf("%s: record has no numeric id", cmd)
@@ -319,13 +335,26 @@ func (p *Provider) Delete(ctx context.Context, zone core.Zone, rec core.Record) 
 	}
 	switch {
 	case r.HTTPStatus < 300 && r.ExitCode == OK:
+		p.drop(snap, zone, rec.ID)
 		return nil
 	case r.ExitCode == ENotExist:
+		p.drop(snap, zone, rec.ID)
 		return fmt.Errorf("%s: id %s: %w", cmd, rec.ID, core.ErrNotFound)
 	case r.ExitCode == EInvalid && (strings.EqualFold(rec.Type, "A") || strings.EqualFold(rec.Type, "NS")):
 		return p.Client.Errorf(r.HTTPStatus, "%s: exit 2 (E_INVALID): HestiaCP refuses to delete the last %s record of zone %s", cmd, strings.ToUpper(rec.Type), core.Canon(zone.Name))
 	case r.ExitCode == ERestart:
+		p.drop(snap, zone, rec.ID)
 		return p.Client.Errorf(r.HTTPStatus, "%s: exit 20 (E_RESTART): record removed from HestiaCP but the DNS server restart failed", cmd)
 	}
 	return p.failure(cmd, r)
+}
+
+// drop removes the record id from snap's copy of zone, if snap holds one.
+func (p *Provider) drop(snap *core.Snapshot, zone core.Zone, id string) {
+	recs, _ := core.SnapshotCopy[map[string]DNSRecord](snap, zone.ID)
+	for key, r := range recs {
+		if key == id || r.ID == id {
+			delete(recs, key)
+		}
+	}
 }

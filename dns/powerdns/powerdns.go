@@ -1,9 +1,10 @@
 // Package powerdns is the PowerDNS Authoritative HTTP API provider.
 //
 // It lists zones (GET /api/v1/servers/{server}/zones), reads a zone's
-// rrsets (GET .../zones/{id}) and deletes one record with PATCH
-// .../zones/{id}: changetype DELETE removes a whole rrset (name+type), so
-// when other records remain in the rrset it is REPLACEd with them instead.
+// rrsets (GET .../zones/{id}, once per zone and core.Snapshot) and deletes
+// one record with PATCH .../zones/{id}: changetype DELETE removes a whole
+// rrset (name+type), so when other records remain in the rrset it is
+// REPLACEd with them instead.
 // Names are sent in canonical form (trailing dot). Authentication is the
 // X-API-Key header. Tested against a real pdns_server 4.7 (see pdnstest).
 package powerdns
@@ -197,9 +198,15 @@ func (p *Provider) Zones(ctx context.Context) ([]core.Zone, error) {
 	return out, nil
 }
 
-// Records returns every record at name in zone.
-func (p *Provider) Records(ctx context.Context, zone core.Zone, name string) ([]core.Record, error) {
-	zi, err := p.GetZone(ctx, zone.ID)
+// zone returns zone's rrsets: snap's copy, or a GET of the zone kept in snap.
+func (p *Provider) zone(ctx context.Context, snap *core.Snapshot, zone core.Zone) (*ZoneInfo, error) {
+	return core.SnapshotZone(snap, zone.ID, func() (*ZoneInfo, error) { return p.GetZone(ctx, zone.ID) })
+}
+
+// Records returns every record at name in zone, from snap's copy of the
+// zone (one GET of the zone per snapshot).
+func (p *Provider) Records(ctx context.Context, snap *core.Snapshot, zone core.Zone, name string) ([]core.Record, error) {
+	zi, err := p.zone(ctx, snap, zone)
 	if err != nil {
 		return nil, err
 	}
@@ -216,17 +223,23 @@ func (p *Provider) Records(ctx context.Context, zone core.Zone, name string) ([]
 	return out, nil
 }
 
-// Delete removes rec from its rrset: it re-reads the zone, drops the
+// Delete removes rec from its rrset: it takes the rrset from snap's copy of
+// the zone (read when snap has none, and always with a nil snap), drops the
 // records equal to rec (addresses compared as addresses, names without case
 // or trailing dot), and REPLACEs the rrset with what remains, or DELETEs it
 // when nothing does. ErrNotFound when rec is no longer there.
-func (p *Provider) Delete(ctx context.Context, zone core.Zone, rec core.Record) error {
-	zi, err := p.GetZone(ctx, zone.ID)
+//
+// The PATCH is the only request when the zone has been read: once it
+// succeeds, the copy is changed as the server's zone was; when it gets no
+// answer (the change may or may not be made), the copy is dropped and the
+// next call reads the zone again; an error answer leaves both unchanged.
+func (p *Provider) Delete(ctx context.Context, snap *core.Snapshot, zone core.Zone, rec core.Record) error {
+	zi, err := p.zone(ctx, snap, zone)
 	if err != nil {
 		return err
 	}
 	want := core.Canon(rec.Name)
-	for _, rs := range zi.RRsets {
+	for i, rs := range zi.RRsets {
 		if core.Canon(rs.Name) != want || !strings.EqualFold(rs.Type, rec.Type) {
 			continue
 		}
@@ -243,9 +256,28 @@ func (p *Provider) Delete(ctx context.Context, zone core.Zone, rec core.Record) 
 		if len(keep) > 0 {
 			change = RRset{Name: rs.Name, Type: rs.Type, TTL: rs.TTL, ChangeType: "REPLACE", Records: keep}
 		}
-		return p.Patch(ctx, zone.ID, []RRset{change})
+		if err := p.Patch(ctx, zone.ID, []RRset{change}); err != nil {
+			if !answered(err) {
+				snap.Forget(zone.ID)
+			}
+			return err
+		}
+		if len(keep) > 0 {
+			zi.RRsets[i].Records = keep
+		} else {
+			zi.RRsets = append(zi.RRsets[:i:i], zi.RRsets[i+1:]...)
+		}
+		return nil
 	}
 	return fmt.Errorf("%s %s %s: %w", rec.Name, rec.Type, rec.Content, core.ErrNotFound)
+}
+
+// answered reports whether err is the server's error answer (a status of
+// 300 or more), after which PowerDNS has made no change; any other error
+// (no answer, an unreadable 2xx) leaves the outcome unknown.
+func answered(err error) bool {
+	var e *core.Error
+	return errors.As(err, &e) && e.Status >= 300
 }
 
 // SameContent compares record data the way the DNS does: A/AAAA as

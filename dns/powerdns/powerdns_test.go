@@ -98,7 +98,7 @@ func TestRRsetCommentsAndTTLSurviveReplace(t *testing.T) {
 			if err != nil || len(zones) != 1 {
 				t.Fatalf("zones %v %v", zones, err)
 			}
-			err = p.Delete(ctx, zones[0], core.Record{Name: "vm.keep.test.", Type: "A", Content: "192.0.2.1"})
+			err = p.Delete(ctx, nil, zones[0], core.Record{Name: "vm.keep.test.", Type: "A", Content: "192.0.2.1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +119,7 @@ func TestRRsetCommentsAndTTLSurviveReplace(t *testing.T) {
 				t.Errorf("comments lost: %+v", got.Comments)
 			}
 			// Deleting it again reports not found.
-			err = p.Delete(ctx, zones[0], core.Record{Name: "vm.keep.test.", Type: "A", Content: "192.0.2.1"})
+			err = p.Delete(ctx, nil, zones[0], core.Record{Name: "vm.keep.test.", Type: "A", Content: "192.0.2.1"})
 			if !strings.Contains(err.Error(), core.ErrNotFound.Error()) {
 				t.Errorf("second delete: %v", err)
 			}

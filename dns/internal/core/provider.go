@@ -44,6 +44,11 @@ type Record struct {
 // Provider is one configured DNS provider. Implementations must be safe to
 // call from one goroutine at a time; Cleanup never calls one provider
 // concurrently with itself.
+//
+// Records and Delete take the run's Snapshot of this provider (see
+// Snapshot): a provider that reads whole zones reads each zone at most once
+// per snapshot and takes both the records and what a Delete needs from that
+// read. A nil Snapshot means: read afresh.
 type Provider interface {
 	// Name is the configured label shown in outcome lines.
 	Name() string
@@ -55,11 +60,12 @@ type Provider interface {
 	Zones(ctx context.Context) ([]Zone, error)
 	// Records returns every record whose owner name is name (any type).
 	// Cleanup passes name lower-case without the trailing dot.
-	Records(ctx context.Context, zone Zone, name string) ([]Record, error)
+	Records(ctx context.Context, snap *Snapshot, zone Zone, name string) ([]Record, error)
 	// Delete removes exactly rec (matched by type and content, or by ID)
 	// and leaves every other record, including others in the same rrset.
-	// It returns an error wrapping ErrNotFound when rec no longer exists.
-	Delete(ctx context.Context, zone Zone, rec Record) error
+	// It returns an error wrapping ErrNotFound when rec no longer exists
+	// (as far as snap, or a fresh read without one, knows).
+	Delete(ctx context.Context, snap *Snapshot, zone Zone, rec Record) error
 }
 
 // Redactor is implemented by providers that can scrub their own secrets
