@@ -54,6 +54,15 @@ func (b *backend) Records(t testing.TB, zone string) []dnstest.Rec {
 	return out
 }
 
+// Read names the zone, name and page a GET /zones/{id}/dns_records reads.
+func (b *backend) Read(r dnstest.Seen) string {
+	if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/dns_records") {
+		return ""
+	}
+	q := r.URL.Query()
+	return fmt.Sprintf("GET %s name=%s page=%s", r.URL.Path, q.Get("name"), q.Get("page"))
+}
+
 func TestProvider(t *testing.T) {
 	dnstest.Run(t, newBackend(t))
 }

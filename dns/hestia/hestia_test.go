@@ -93,6 +93,15 @@ func (b *backend) Records(t testing.TB, zone string) []dnstest.Rec {
 	return out
 }
 
+// Read names the domain a v-list-dns-records USER DOMAIN json lists.
+func (b *backend) Read(r dnstest.Seen) string {
+	form, err := url.ParseQuery(string(r.Body))
+	if err != nil || form.Get("cmd") != "v-list-dns-records" {
+		return ""
+	}
+	return "v-list-dns-records " + form.Get("arg2")
+}
+
 func TestProviderAccessKey(t *testing.T) { dnstest.Run(t, newBackend(t, false)) }
 
 func TestProviderLegacyHash(t *testing.T) { dnstest.Run(t, newBackend(t, true)) }

@@ -71,6 +71,15 @@ func (b backend) Records(t testing.TB, zone string) []dnstest.Rec {
 	return out
 }
 
+// Read names the zone a GET /api/v1/servers/{id}/zones/{zone} reads.
+func (b backend) Read(r dnstest.Seen) string {
+	_, zone, ok := strings.Cut(r.URL.Path, "/zones/")
+	if r.Method != http.MethodGet || !ok || !strings.HasPrefix(r.URL.Path, "/api/v1/servers/") {
+		return ""
+	}
+	return "GET zone " + zone
+}
+
 func TestProviderRealPowerDNS(t *testing.T) {
 	srv := pdnstest.Start(t)
 	dnstest.Run(t, backend{s: srv, url: srv.URL})

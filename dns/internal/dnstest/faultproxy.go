@@ -25,6 +25,9 @@ const (
 	// modeMatch answers requests the rule matches with the configured status
 	// and body, and forwards the others.
 	modeMatch
+	// modeLose forwards every request, but never answers the ones the rule
+	// matches: the backend makes the change, the client hears nothing.
+	modeLose
 )
 
 // Rule decides whether a request gets the error answer; body is the
@@ -33,7 +36,8 @@ type Rule func(r *http.Request, body []byte) bool
 
 // FaultProxy is a loopback reverse proxy in front of a test backend (real
 // pdns_server or a double) so tests can make any provider answer with an
-// error status, a malformed body, or not at all.
+// error status, a malformed body, or not at all. It keeps every request it
+// receives (Requests), so tests can count what a provider asked for.
 type FaultProxy struct {
 	URL string
 
@@ -47,6 +51,14 @@ type FaultProxy struct {
 	closed chan struct{}
 	once   sync.Once
 	hits   atomic.Int64
+	seen   []Seen
+}
+
+// Seen is one request the proxy received.
+type Seen struct {
+	Method string
+	URL    *url.URL // path and query as received
+	Body   []byte
 }
 
 // NewFaultProxy starts a proxy forwarding to target (a base URL).
@@ -59,17 +71,23 @@ func NewFaultProxy(target string) *FaultProxy {
 	p := &FaultProxy{closed: make(chan struct{})}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.hits.Add(1)
+		reqBody, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+		u := *r.URL
 		p.mu.Lock()
+		p.seen = append(p.seen, Seen{Method: r.Method, URL: &u, Body: reqBody})
 		mode, status, ctype, body, rule := p.mode, p.status, p.ctype, p.body, p.rule
 		p.mu.Unlock()
-		if mode == modeMatch {
-			reqBody, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(reqBody))
-			if rule(r, reqBody) {
-				mode = modeStatus
-			} else {
-				mode = modePass
-			}
+		switch {
+		case mode == modeMatch && rule(r, reqBody):
+			mode = modeStatus
+		case mode == modeMatch:
+			mode = modePass
+		case mode == modeLose && rule(r, reqBody):
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			mode = modeHang
+		case mode == modeLose:
+			mode = modePass
 		}
 		switch mode {
 		case modeStatus:
@@ -107,6 +125,14 @@ func (p *FaultProxy) SetMatch(rule Rule, status int, contentType, body string) {
 	p.mode, p.status, p.ctype, p.body, p.rule = modeMatch, status, contentType, body, rule
 }
 
+// SetLose forwards every request, but answers none of those matching rule:
+// they reach the backend (its change is made) and then hang like SetHang.
+func (p *FaultProxy) SetLose(rule Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode, p.rule = modeLose, rule
+}
+
 // SetHang makes every request hang.
 func (p *FaultProxy) SetHang() { p.set(modeHang, 0, "", "") }
 
@@ -118,6 +144,13 @@ func (p *FaultProxy) set(m faultMode, status int, ctype, body string) {
 
 // Hits is the number of requests received so far.
 func (p *FaultProxy) Hits() int64 { return p.hits.Load() }
+
+// Requests returns every request received so far, in order.
+func (p *FaultProxy) Requests() []Seen {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Seen(nil), p.seen...)
+}
 
 // Close releases hanging requests and stops the proxy.
 func (p *FaultProxy) Close() {

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,24 +57,32 @@ type Backend interface {
 	AddRecord(t testing.TB, zone, name, rtype, content string)
 	// Records lists the zone's records.
 	Records(t testing.TB, zone string) []Rec
+	// Read names the records a request (as a FaultProxy saw it) reads:
+	// the zone for an API that answers with the whole zone, the zone and
+	// the name (and the page) for one that asks by name; "" for a request
+	// that reads no records (the zone list, a delete).
+	Read(r Seen) string
 }
 
-// fixture is one case's zones and target.
+// fixture is one case's zones and target. ip4b (in rev4 too) is in the
+// target of the cases that say so only.
 type fixture struct {
 	fwd, rev4, rev6 string
 	fqdn            string
-	ip4, ip6        netip.Addr
-	rn4, rn6        string
+	ip4, ip4b, ip6  netip.Addr
+	rn4, rn4b, rn6  string
 }
 
 func newFixture(n int) fixture {
 	f := fixture{
-		fwd: fmt.Sprintf("case%d.test", n),
-		ip4: netip.MustParseAddr(fmt.Sprintf("192.0.%d.10", n)),
-		ip6: netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::10", n)),
+		fwd:  fmt.Sprintf("case%d.test", n),
+		ip4:  netip.MustParseAddr(fmt.Sprintf("192.0.%d.10", n)),
+		ip4b: netip.MustParseAddr(fmt.Sprintf("192.0.%d.11", n)),
+		ip6:  netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::10", n)),
 	}
 	f.fqdn = "vm." + f.fwd
 	f.rn4 = core.Canon(core.ReverseName(f.ip4))
+	f.rn4b = core.Canon(core.ReverseName(f.ip4b))
 	f.rn6 = core.Canon(core.ReverseName(f.ip6))
 	f.rev4 = fmt.Sprintf("%d.0.192.in-addr.arpa", n)
 	labels := strings.Split(f.rn6, ".")
@@ -118,6 +127,10 @@ func (f fixture) rev4Line(status, tail string) string {
 
 func (f fixture) rev6Line(status, tail string) string {
 	return fmt.Sprintf("rev-del %s [%s] %s ← %s%s", status, label, f.rev6, f.ip6, tail)
+}
+
+func (f fixture) rev4bLine(status, tail string) string {
+	return fmt.Sprintf("rev-del %s [%s] %s ← %s%s", status, label, f.rev4, f.ip4b, tail)
 }
 
 // noRecords is what a cleanup that finds none of f's records says.
@@ -299,6 +312,83 @@ func Run(t *testing.T, b Backend) {
 		f.kept(t, b, "198.51.100.9", "other.example.net")
 	})
 
+	// A run reads each zone once (each name once, for an API that asks by
+	// name), however many of its records it deletes, dry or not.
+	t.Run("one read of each zone per run", func(t *testing.T) {
+		for _, dry := range []bool{false, true} {
+			f := next()
+			f.populate(t, b)
+			px := NewFaultProxy(b.URL())
+			t.Cleanup(px.Close)
+			p := build(t, b.Config(label, px.URL), nil)
+			run, status := dns.Cleanup, "OK"
+			if dry {
+				run, status = dns.Plan, "PLAN"
+			}
+			expect(t, run(ctx, []dns.Provider{p}, f.target()),
+				f.fwdLine(status, ""), f.fwdLine(status, ""), f.rev4Line(status, ""), f.rev6Line(status, ""))
+			readOnce(t, b, px, fmt.Sprintf("dry=%v, A, AAAA and two PTR in three zones", dry), 3)
+		}
+	})
+
+	// Two of the target's addresses in one rrset and one reverse zone: the
+	// second delete of the rrset starts from what the first one left.
+	t.Run("one read of each zone with two deletes in one rrset", func(t *testing.T) {
+		f := next()
+		f.zones(t, b)
+		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
+		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
+		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		b.AddRecord(t, f.fwd, f.fqdn, "AAAA", f.ip6.String())
+		b.AddRecord(t, f.rev4, f.rn4, "PTR", f.fqdn+".")
+		b.AddRecord(t, f.rev4, f.rn4b, "PTR", f.fqdn+".")
+		b.AddRecord(t, f.rev6, f.rn6, "PTR", f.fqdn+".")
+		px := NewFaultProxy(b.URL())
+		t.Cleanup(px.Close)
+		p := build(t, b.Config(label, px.URL), nil)
+		tgt := dns.Target{FQDN: f.fqdn, IPs: []netip.Addr{f.ip4, f.ip4b, f.ip6}}
+		expect(t, dns.Cleanup(ctx, []dns.Provider{p}, tgt),
+			f.fwdLine("OK", ""), f.fwdLine("OK", ""), f.fwdLine("OK", ""),
+			f.fwdLine("SKIP", " : points elsewhere (198.51.100.9)"),
+			f.rev4Line("OK", ""), f.rev4bLine("OK", ""), f.rev6Line("OK", ""),
+		)
+		readOnce(t, b, px, "three A (two ours), AAAA, three PTR (two in one zone)", 3)
+		sameRecs(t, "A kept, AAAA gone", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", "198.51.100.9"})
+		sameRecs(t, "ptr4", at(b.Records(t, f.rev4), f.rn4))
+		sameRecs(t, "ptr4b", at(b.Records(t, f.rev4), f.rn4b))
+		sameRecs(t, "ptr6", at(b.Records(t, f.rev6), f.rn6))
+	})
+
+	// A delete that reaches the server but whose answer is lost leaves the
+	// run not knowing the zone: the next delete in the rrset must not undo it.
+	t.Run("a delete whose answer is lost is not undone by the next", func(t *testing.T) {
+		f := next()
+		f.zones(t, b)
+		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
+		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
+		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		px := NewFaultProxy(b.URL())
+		t.Cleanup(px.Close)
+		first := true
+		var mu sync.Mutex
+		px.SetLose(func(r *http.Request, body []byte) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			lose := first && isDelete(r, body)
+			first = first && !lose
+			return lose
+		})
+		c := b.Config(label, px.URL)
+		c.Timeout = 500 * time.Millisecond
+		rs := dns.Cleanup(ctx, []dns.Provider{build(t, c, nil)}, dns.Target{FQDN: f.fqdn, IPs: []netip.Addr{f.ip4, f.ip4b}})
+		expect(t, rs,
+			f.fwdLine("FAIL", " : no answer within 500ms (timeout)"), f.fwdLine("OK", ""),
+			f.fwdLine("SKIP", " : points elsewhere (198.51.100.9)"),
+			f.rev4Line("SKIP", " : no record"), f.rev4bLine("SKIP", " : no record"),
+		)
+		sameRecs(t, "A left", at(b.Records(t, f.fwd), f.fqdn), Rec{f.fqdn, "A", "198.51.100.9"})
+	})
+
 	t.Run("authentication failure", func(t *testing.T) {
 		f := next()
 		f.populate(t, b)
@@ -354,6 +444,8 @@ func Run(t *testing.T, b Backend) {
 			t.Errorf("every record should get its own line, in order:%s", lines(rs))
 		}
 		f.intact(t, b)
+		// An error answer changed nothing: the zones need no second read.
+		readOnce(t, b, px, "every delete answered 500", 3)
 	})
 
 	t.Run("provider down", func(t *testing.T) {
@@ -366,6 +458,30 @@ func Run(t *testing.T, b Backend) {
 		c.Timeout = 2 * time.Second
 		allFail(t, f.clean(t, c), 3, "refused")
 	})
+}
+
+// readOnce checks that the run behind px read each thing it read once,
+// and read records of zones zones (for an API that answers with whole
+// zones; one that asks by name reads at least that many names).
+func readOnce(t testing.TB, b Backend, px *FaultProxy, what string, zones int) {
+	t.Helper()
+	n := map[string]int{}
+	total := 0
+	for _, r := range px.Requests() {
+		if k := b.Read(r); k != "" {
+			n[k]++
+			total++
+		}
+	}
+	t.Logf("%s: %d record reads: %v", what, total, n)
+	for k, c := range n {
+		if c != 1 {
+			t.Errorf("%s: %s read %d times, want once", what, k, c)
+		}
+	}
+	if len(n) < zones {
+		t.Errorf("%s: %d distinct reads %v, want at least %d", what, len(n), n, zones)
+	}
 }
 
 // isDelete matches the requests that change records: PowerDNS PATCH,
