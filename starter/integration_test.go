@@ -19,13 +19,19 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/shortlived"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// The test binary runs many commands in-process: it keeps the collector
+// the starter's own process turns off (internal/shortlived).
+func TestMain(m *testing.M) {
+	shortlived.Restore()
+	testenv.Main(m)
+}
 
 // Service ids are unique across the package: every test shares one dev server.
 var nextID = stack.IDs

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/shortlived"
 )
 
 const usage = `usage:
@@ -37,6 +39,11 @@ const (
 )
 
 func main() {
+	// A run that follows a termination or walks a whole cluster outlives a
+	// request: it gets the collector back (internal/shortlived).
+	if o, err := parse(os.Args[1:]); err == nil && (o.follow || o.cmd == "adopt") {
+		shortlived.Restore()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
