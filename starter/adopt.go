@@ -18,7 +18,6 @@ import (
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
@@ -87,13 +86,16 @@ type inventory struct {
 }
 
 // serviceIDMark is how a tag or a description names a service id:
-// whmcs-42, service-42, service_id=42, serviceid:42, sid42.
-var serviceIDMark = regexp.MustCompile(`(?i)\b(?:whmcs|service|service_id|serviceid|sid)[-_=:# ]?([0-9]+)\b`)
+// whmcs-42, service-42, service_id=42, serviceid:42, sid42. Compiled on
+// first use: only adopt reads it, and package init runs on every click.
+var serviceIDMark = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)\b(?:whmcs|service|service_id|serviceid|sid)[-_=:# ]?([0-9]+)\b`)
+})
 
 func normName(s string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), ".")) }
 
 func (s *session) inventory(ctx context.Context, concurrency int) (*inventory, error) {
-	clients, err := app.PVEClients(s.cfg, nil) // reads only: not in the module log, as plan
+	clients, err := pveClients(s.cfg, nil) // reads only: not in the module log, as plan
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +173,7 @@ func (s *session) inventory(ctx context.Context, concurrency int) (*inventory, e
 		}
 		tags := append(append([]string{}, v.Tags...), v.cfg.Tags...)
 		for _, text := range append(tags, v.cfg.Description) {
-			for _, m := range serviceIDMark.FindAllStringSubmatch(text, -1) {
+			for _, m := range serviceIDMark().FindAllStringSubmatch(text, -1) {
 				if id, err := strconv.Atoi(m[1]); err == nil {
 					inv.bySvcID[id] = appendOnce(inv.bySvcID[id], v)
 				}

@@ -10,7 +10,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
-	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
@@ -31,7 +30,7 @@ func (s *session) plan(ctx context.Context, o opts, out io.Writer) (int, error) 
 		p("refused: the VM row is already 'remove'")
 		return exitError, fmt.Errorf("service %d is already removed", o.serviceID)
 	}
-	clients, err := app.PVEClients(s.cfg, nil)
+	clients, err := pveClients(s.cfg, nil)
 	if err != nil {
 		return exitError, err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/config"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
-	"github.com/proxmox-terminate/proxmox-terminate/internal/app"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
@@ -234,24 +233,35 @@ func (s *session) shutdownTimeout() time.Duration {
 	return 3 * time.Second
 }
 
+// pveClient is the client of the configured Proxmox server a service's VM
+// is on, its calls in the module log. No other server's client is built.
+func (s *session) pveClient(serviceID int, server string) (*pve.Client, error) {
+	for _, pc := range s.cfg.Proxmox {
+		if pc.Name == server {
+			return pve.New(pc, s.ml.PVEObserver())
+		}
+	}
+	return nil, fmt.Errorf("service %d: proxmox server %q is not configured", serviceID, server)
+}
+
+// pveClients builds one client per configured Proxmox server, for the
+// commands that read them all (plan, adopt); obs may be nil.
+func pveClients(cfg *config.Config, obs pve.Observer) (map[string]*pve.Client, error) {
+	out := make(map[string]*pve.Client, len(cfg.Proxmox))
+	for _, pc := range cfg.Proxmox {
+		c, err := pve.New(pc, obs)
+		if err != nil {
+			return nil, err
+		}
+		out[pc.Name] = c
+	}
+	return out, nil
+}
+
 // checkIdentity refuses a VM that is not the one the record describes, and
 // a click whose Proxmox credentials or request Proxmox refuses (401, 403,
 // any answer but the two below). A node that cannot be reached and a VM
 // already gone are the workflow's to handle: its phases check again.
-// pveClient is the client of the configured Proxmox server a service's VM
-// is on.
-func (s *session) pveClient(serviceID int, server string) (*pve.Client, error) {
-	clients, err := app.PVEClients(s.cfg, s.ml.PVEObserver())
-	if err != nil {
-		return nil, err
-	}
-	c, ok := clients[server]
-	if !ok {
-		return nil, fmt.Errorf("service %d: proxmox server %q is not configured", serviceID, server)
-	}
-	return c, nil
-}
-
 func (s *session) checkIdentity(ctx context.Context, c *pve.Client, svc dbmodel.Service) error {
 	sctx, cancel := context.WithTimeout(ctx, s.shutdownTimeout())
 	defer cancel()
