@@ -14,6 +14,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
+
+// recordedVersion names the files the recorder writes: the workflow
+// version new runs take.
+var recordedVersion = fmt.Sprintf("v%d", versionLatest)
 
 func TestRecordHistories(t *testing.T) {
 	const queue = "record-histories"

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -40,9 +39,6 @@ const (
 	svcRestore  = 909 // versionGrace: restored during the undo window
 )
 
-// recordedVersion names the files the recorder writes: the workflow
-// version new runs take.
-var recordedVersion = fmt.Sprintf("v%d", versionLatest)
 
 func (s *standIns) count(id int, name string) int {
 	s.mu.Lock()
