@@ -39,7 +39,6 @@ const (
 	svcRestore  = 909 // versionGrace: restored during the undo window
 )
 
-
 func (s *standIns) count(id int, name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
