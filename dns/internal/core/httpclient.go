@@ -38,6 +38,9 @@ type Client struct {
 // NewClient builds the client for cfg. obs may be nil.
 func NewClient(cfg ProviderConfig, obs Observer) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Concurrent cleanups share the provider: keep their connections (and
+	// TLS sessions) for reuse rather than the default two per host.
+	tr.MaxIdleConnsPerHost = 16
 	if cfg.InsecureTLS {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // opt-in for self-signed panels
 	}
