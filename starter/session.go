@@ -142,6 +142,26 @@ func (s *session) describe(ctx context.Context, serviceID int) (runState, error)
 	return rs, nil
 }
 
+// describeAsync starts describe at once and returns the wait for its
+// answer: Temporal answers while the database does. The caller checks
+// what the database says first, so an error of its own comes before
+// Temporal's; describe only reads.
+func (s *session) describeAsync(ctx context.Context, serviceID int) func() (runState, error) {
+	type described struct {
+		rs  runState
+		err error
+	}
+	ch := make(chan described, 1)
+	go func() {
+		rs, err := s.describe(ctx, serviceID)
+		ch <- described{rs, err}
+	}()
+	return func() (runState, error) {
+		d := <-ch
+		return d.rs, d.err
+	}
+}
+
 func (s *session) query(ctx context.Context, serviceID int) (pipeline.Status, error) {
 	var st pipeline.Status
 	c, err := s.temporal(ctx)
@@ -159,6 +179,7 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if o.now {
 		return s.destroyNow(ctx, o, out) // grace.go
 	}
+	described := s.describeAsync(ctx, o.serviceID)
 	svc, err := s.loadForClick(ctx, o.serviceID) // a foreign source: the identity snapshot (snapshot.go)
 	if err != nil {
 		return exitError, err
@@ -173,7 +194,7 @@ func (s *session) terminate(ctx context.Context, o opts, out io.Writer) (int, er
 	if err != nil {
 		return exitError, err
 	}
-	rs, err := s.describe(ctx, o.serviceID)
+	rs, err := described()
 	if err != nil {
 		return exitError, err
 	}
