@@ -1,7 +1,8 @@
 // Command bench is `make bench`'s end-to-end benchmark: starter latency, one
-// termination alone, N concurrent terminations and the sequential
-// baseline, on the real Temporal dev server, MariaDB, PowerDNS and the
-// Proxmox simulator. See bench/README.md.
+// termination alone, N concurrent terminations, the sequential baseline
+// and the bare baseline (the same terminations without Temporal), on the
+// real Temporal dev server, MariaDB, PowerDNS and the Proxmox simulator.
+// See test/bench/README.md.
 //
 //	go run ./cmd/bench [-n 100,1000] [-starter-calls 200] [-out test/bench/results/latest.json] [-quick]
 package main
@@ -53,8 +54,14 @@ func main() {
 	flag.DurationVar(&o.PhaseTimeout, "phase-timeout", 10*time.Minute, "give up on a fleet after this long")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the scratch directory (configs, worker logs, PowerDNS database)")
 	flag.StringVar(&o.PerfDir, "perf", "", "write perf profiles (starter, worker, dev server) and their reports to this directory")
+	base := flag.Bool("baseline", true, "after each fleet, terminate as many VMs seeded the same way with a plain loop without Temporal (a -baseline-loop subprocess) and report durability_cpu_ratio")
+	loop := flag.String("baseline-loop", "", "internal: run the baseline loop of this spec file (the bench starts it)")
 	flag.BoolVar(&o.Quick, "quick", false, "CI-sized run: -n 50 -starter-calls 30 -single-runs 1 -seq-sample 5 (explicit flags win)")
 	flag.Parse()
+	if *loop != "" {
+		os.Exit(bench.BaselineLoopMain(*loop))
+	}
+	o.NoBaseline = !*base
 
 	given := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })

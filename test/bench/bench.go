@@ -67,9 +67,12 @@ type Options struct {
 	WorkerPkg         string        // the worker's package (default ./worker): point it at a patched copy to measure a change
 	PhaseTimeout      time.Duration // how long a fleet may take before the bench gives up (default 10m)
 	Quick             bool
-	Keep              bool   // keep the scratch directory (configs, worker logs)
-	PerfDir           string // non-empty: perf profiles of the starter, the worker and the dev server go here
-	Logf              func(format string, args ...any)
+	// NoBaseline skips the bare baseline after each fleet (the same
+	// terminations by a plain loop without Temporal; see baseline.go).
+	NoBaseline bool
+	Keep       bool   // keep the scratch directory (configs, worker logs)
+	PerfDir    string // non-empty: perf profiles of the starter, the worker and the dev server go here
+	Logf       func(format string, args ...any)
 }
 
 // BenchTiming is the compressed pacing: production's order and ratios
@@ -184,10 +187,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if rep.Single, rep.Sequential, err = r.singleAndSequential(ctx); err != nil {
 		return nil, fmt.Errorf("single/sequential phase: %w", err)
 	}
+	if !o.NoBaseline {
+		rep.Baseline = &BaselineReport{Method: baselineMethod}
+	}
 	for _, n := range o.Ns {
-		fr, err := r.fleet(ctx, n, rep.Single.MakespanS, rep.Sequential)
+		fr, stops, err := r.fleet(ctx, n, rep.Single.MakespanS, rep.Sequential)
 		if err != nil {
 			return nil, fmt.Errorf("fleet of %d: %w", n, err)
+		}
+		if rep.Baseline != nil {
+			b, err := r.baseline(ctx, fr, stops)
+			if err != nil {
+				return nil, fmt.Errorf("baseline of %d: %w", n, err)
+			}
+			fr.DurabilityCPURatio = b.DurabilityCPURatio
+			rep.Baseline.Fleets = append(rep.Baseline.Fleets, b)
 		}
 		rep.Fleets = append(rep.Fleets, fr)
 	}

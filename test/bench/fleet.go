@@ -10,27 +10,28 @@ import (
 )
 
 // fleet launches n terminations at once on a fresh worker, waits until
-// every run closed, and reports what they cost and where the time went.
-func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq SequentialResult) (FleetResult, error) {
+// every run closed, and reports what they cost and where the time went,
+// and each guest's stop time (for the baseline of the same VMs).
+func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq SequentialResult) (FleetResult, []time.Duration, error) {
 	fr := FleetResult{N: n, Launch: r.o.Launch, LaunchParallel: r.o.LaunchParallel, NodeLimit: r.o.NodeLimit}
 	r.o.Logf("fleet %d: seeding", n)
 	svcs, err := r.seed(ctx, n, func(int) time.Duration { return r.randomStop() })
 	if err != nil {
-		return fr, err
+		return fr, nil, err
 	}
 	p, err := r.startPhase(ctx, fmt.Sprintf("n%d", n))
 	if err != nil {
-		return fr, err
+		return fr, nil, err
 	}
 	defer r.endPhase(p)
 	if r.o.Launch == "direct" {
 		if p.launcher, err = r.newDirectLauncher(p); err != nil {
-			return fr, err
+			return fr, nil, err
 		}
 	}
 	m, err := r.startMeters(p, n)
 	if err != nil {
-		return fr, err
+		return fr, nil, err
 	}
 	defer m.stop()
 
@@ -39,11 +40,11 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 	clicks, runIDs, err := r.launch(ctx, p, svcs)
 	fr.LaunchSpanS = round2(time.Since(t0).Seconds())
 	if err != nil {
-		return fr, err
+		return fr, nil, err
 	}
 	r.o.Logf("fleet %d: launched in %.2fs; waiting", n, fr.LaunchSpanS)
 	if err := r.waitClosed(ctx, p.queue, n); err != nil {
-		return fr, err
+		return fr, nil, err
 	}
 	m.read(r, p, &fr)
 	r.countRuns(ctx, p, &fr)
@@ -51,16 +52,20 @@ func (r *runner) fleet(ctx context.Context, n int, singleMakespan float64, seq S
 	r.o.Logf("fleet %d: reading %d histories", n, n)
 	hs, err := r.histories(ctx, svcs, runIDs)
 	if err != nil {
-		return fr, err
+		return fr, nil, err
 	}
 	fr.addAnalysis(r.analyze(svcs, clicks, hs), singleMakespan)
 	fr.CPUSPerRun = cpuPerRun(fr.CPUSeconds, fr.Succeeded)
 	mc := r.minimumCalls(svcs, clicks, hs)
 	fr.PVECallsMinimum, fr.PVECallsMinimumByRoute = mc.Total, mc.ByRoute
 	fr.addSequential(svcs, seq, r.o.Destroy)
+	stops := make([]time.Duration, len(svcs))
+	for i, s := range svcs {
+		stops[i] = s.Stop
+	}
 	r.o.Logf("fleet %d: makespan %.2fs (%.2fx single), overhead p50 %.0f ms p99 %.0f ms, %d failed",
 		n, fr.MakespanS, fr.MakespanRatio, fr.OverheadP50ms, fr.OverheadP99ms, fr.Failed)
-	return fr, nil
+	return fr, stops, nil
 }
 
 // launch clicks every service, at most LaunchParallel at a time, and
@@ -99,6 +104,7 @@ type fleetMeters struct {
 	load0        float64
 	prom0        promSample
 	calls0       map[string]int
+	served0      [2]int // the simulator's calls on the worker's and the starter's port
 	wsql0, ssql0 SQLCounts
 	rssPeak      *rssWatch
 	perfs        []*perfRec
@@ -116,6 +122,7 @@ func (r *runner) startMeters(p *phase, n int) (*fleetMeters, error) {
 	m.prom0, _ = scrapeTemporal(r.e.metricsAddr)
 	m.load0 = loadAvg1()
 	m.calls0 = r.e.sim.Calls()
+	m.served0[0], m.served0[1] = r.e.watch.Served()
 	m.wsql0, m.ssql0 = r.e.wProxy.Snapshot(), r.e.sProxy.Snapshot()
 	r.e.watch.Reset()
 	r.e.pdns.resetStats()
@@ -182,6 +189,9 @@ func (m *fleetMeters) read(r *runner, p *phase, fr *FleetResult) {
 	}
 	fr.PVECalls = perRunCalls(diffCalls(r.e.sim.Calls(), m.calls0), n)
 	fr.PVECallsPerRun = sumCalls(fr.PVECalls)
+	ws, ss := r.e.watch.Served()
+	fr.PVECallsWorkerPerRun = round2(float64(ws-m.served0[0]) / float64(n))
+	fr.PVECallsLauncherPerRun = round2(float64(ss-m.served0[1]) / float64(n))
 	fr.DNS = r.e.pdns.stats()
 	fr.addSQL(r.e.wProxy.Snapshot().Sub(m.wsql0), r.e.sProxy.Snapshot().Sub(m.ssql0), n)
 }
@@ -205,6 +215,7 @@ func (fr *FleetResult) addSQL(w, s SQLCounts, n int) {
 	fr.SQLStarterPerRun = round2(float64(s.Statements) / float64(n))
 	fr.SQLRoundTripsPerRun = round2(float64(w.RoundTrips+s.RoundTrips) / float64(n))
 	fr.SQLByKind = perRun(addCounts(w.ByKind, s.ByKind), n)
+	fr.SQLWorkerByKind = perRun(w.ByKind, n)
 	fr.SQLWorkerWaitMsPerRun = round1(ms(w.Wait) / float64(n))
 	fr.SQLStarterWaitMsPerRun = round1(ms(s.Wait) / float64(n))
 	fr.SQLMeanMsByKind = w.MeanWaitMs()

@@ -37,6 +37,9 @@ type Report struct {
 	WorkerRSSKBPerRun float64 `json:"worker_rss_kb_per_run"`
 	SQLPerRun         float64 `json:"sql_statements_per_run"`
 	SequentialRatio   float64 `json:"sequential_ratio"`
+	// DurabilityCPURatio is the largest fleet's: (Temporal server + worker
+	// CPU-s per run) / (the bare baseline's CPU-s per run).
+	DurabilityCPURatio float64 `json:"durability_cpu_ratio,omitempty"`
 
 	Pacing      Pacing           `json:"pacing"`
 	Environment Environment      `json:"environment"`
@@ -44,6 +47,7 @@ type Report struct {
 	Single      SingleResult     `json:"single"`
 	Sequential  SequentialResult `json:"sequential"`
 	Fleets      []FleetResult    `json:"fleets"`
+	Baseline    *BaselineReport  `json:"baseline,omitempty"`
 	Targets     []Target         `json:"targets"`
 }
 
@@ -172,6 +176,8 @@ type FleetResult struct {
 	PVECallsMinimum          float64            `json:"pve_calls_minimum"`
 	PVECalls                 map[string]float64 `json:"pve_calls_by_route"`
 	PVECallsMinimumByRoute   map[string]float64 `json:"pve_calls_minimum_by_route"`
+	PVECallsWorkerPerRun     float64            `json:"pve_calls_worker_per_run"`   // the worker's share of pve_calls_per_run
+	PVECallsLauncherPerRun   float64            `json:"pve_calls_launcher_per_run"` // the clicks' share
 	NodePeaks                NodePeaks          `json:"node_peaks"`
 	NodeLimit                int                `json:"node_limit,omitempty"`
 	NodeLimitHolds           *bool              `json:"node_limit_holds,omitempty"`
@@ -183,6 +189,7 @@ type FleetResult struct {
 	SQLStarterPerRun         float64            `json:"sql_starter_per_run"`
 	SQLRoundTripsPerRun      float64            `json:"sql_round_trips_per_run"`
 	SQLByKind                map[string]float64 `json:"sql_by_kind_per_run"`
+	SQLWorkerByKind          map[string]float64 `json:"sql_worker_by_kind_per_run"`
 	SQLWorkerWaitMsPerRun    float64            `json:"sql_worker_wait_ms_per_run"`  // the worker's time waiting for MariaDB's answers, per run
 	SQLStarterWaitMsPerRun   float64            `json:"sql_starter_wait_ms_per_run"` // the launcher's
 	SQLMeanMsByKind          map[string]float64 `json:"sql_worker_mean_ms_by_kind"`
@@ -204,6 +211,9 @@ type FleetResult struct {
 	SequentialMakespanEstS   float64            `json:"sequential_makespan_est_s"`
 	SequentialLinearEstS     float64            `json:"sequential_linear_est_s"`
 	SequentialRatio          float64            `json:"sequential_ratio"`
+	// DurabilityCPURatio: cpu_s_per_run.server_plus_worker over the bare
+	// baseline's CPU-s per run for the same N (0 without a baseline).
+	DurabilityCPURatio float64 `json:"durability_cpu_ratio,omitempty"`
 }
 
 // Target is one of the benchmark's performance targets.
@@ -270,6 +280,7 @@ func (r *Report) summarize(o Options) {
 	r.OverheadP50ms, r.OverheadP99ms = big.OverheadP50ms, big.OverheadP99ms
 	r.PVECallsPerRun, r.PVECallsMinimum = big.PVECallsPerRun, big.PVECallsMinimum
 	r.WorkerRSSKBPerRun, r.SQLPerRun, r.SequentialRatio = big.WorkerRSSKBPerRun, big.SQLPerRun, big.SequentialRatio
+	r.DurabilityCPURatio = big.DurabilityCPURatio
 	for _, f := range r.Fleets {
 		r.HistoryEventsMax = max(r.HistoryEventsMax, f.HistoryEventsMax)
 	}
@@ -423,6 +434,12 @@ func (r *Report) PrintTable(w io.Writer) {
 	for _, k := range fleetKeys(r.Fleets, func(f FleetResult) map[string]float64 { return f.CPUSPerRun }) {
 		row("CPU ms / run: "+k, fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.CPUSPerRun[k]*1000) }))
 	}
+	row("durability CPU ratio (server + worker / baseline, per run)", fleetOnly(func(f FleetResult) string {
+		if f.DurabilityCPURatio == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fx", f.DurabilityCPURatio)
+	}))
 	row("CPU s: other processes on the machine", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.OtherProcsCPUS) }))
 	row("CPU s: machine idle (of 2 x makespan)", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f", f.MachineIdleS) }))
 	row("load average at start / end", fleetOnly(func(f FleetResult) string { return fmt.Sprintf("%.1f / %.1f", f.LoadAvgStart, f.LoadAvgEnd) }))
@@ -430,6 +447,7 @@ func (r *Report) PrintTable(w io.Writer) {
 		return fmt.Sprintf("%.0fs = %.0fx slower", f.SequentialMakespanEstS, f.SequentialRatio)
 	}))
 	p("")
+	r.printBaseline(p)
 	p("target\tgoal\tmeasured\tmet")
 	for _, t := range r.Targets {
 		met := "yes"
@@ -439,6 +457,87 @@ func (r *Report) PrintTable(w io.Writer) {
 		p("%s\t%s\t%s\t%s", t.Name, t.Goal, t.Measured, met)
 	}
 	tw.Flush()
+}
+
+// printBaseline prints the bare baselines next to their fleets' numbers.
+func (r *Report) printBaseline(p func(format string, args ...any)) {
+	if r.Baseline == nil || len(r.Baseline.Fleets) == 0 {
+		return
+	}
+	bs := r.Baseline.Fleets
+	hdr := "baseline: the same terminations, a plain loop without Temporal"
+	for _, b := range bs {
+		hdr += fmt.Sprintf("\tN=%d", b.N)
+	}
+	p("%s", hdr)
+	row := func(name string, f func(BaselineResult) string) {
+		s := name
+		for _, b := range bs {
+			s += "\t" + f(b)
+		}
+		p("%s", s)
+	}
+	keys := func(field func(BaselineResult) map[string]float64) []string {
+		set := map[string]bool{}
+		for _, b := range bs {
+			for k := range field(b) {
+				set[k] = true
+			}
+		}
+		return slices.Sorted(maps.Keys(set))
+	}
+	row("succeeded / failed", func(b BaselineResult) string { return fmt.Sprintf("%d / %d", b.Succeeded, b.Failed) })
+	row("makespan (first start → last end)", func(b BaselineResult) string { return fmt.Sprintf("%.2fs", b.MakespanS) })
+	row("run p50 / p99", func(b BaselineResult) string { return fmt.Sprintf("%.2fs / %.2fs", b.RunP50s, b.RunP99s) })
+	row("overhead p50 / p99", func(b BaselineResult) string {
+		return fmt.Sprintf("%.0f / %.0f ms", b.OverheadP50ms, b.OverheadP99ms)
+	})
+	row("Proxmox calls / run (fleet: all; its worker's)", func(b BaselineResult) string {
+		return fmt.Sprintf("%.2f (%.2f; %.2f)", b.PVECallsPerRun, b.FleetPVECallsPerRun, b.FleetPVECallsWorkerPerRun)
+	})
+	fleetOf := func(n int) FleetResult {
+		for _, f := range r.Fleets {
+			if f.N == n {
+				return f
+			}
+		}
+		return FleetResult{}
+	}
+	for _, k := range keys(func(b BaselineResult) map[string]float64 { return b.PVECalls }) {
+		row("  "+k+" (fleet)", func(b BaselineResult) string {
+			return fmt.Sprintf("%.2f (%.2f)", b.PVECalls[k], fleetOf(b.N).PVECalls[k])
+		})
+	}
+	row("SQL statements / run (fleet's worker)", func(b BaselineResult) string {
+		return fmt.Sprintf("%.1f (%.1f; %.1f round trips)", b.SQLPerRun, b.FleetSQLWorkerPerRun, b.SQLRoundTripsPerRun)
+	})
+	for _, k := range keys(func(b BaselineResult) map[string]float64 { return b.SQLByKind }) {
+		row("  "+k+" (fleet's worker)", func(b BaselineResult) string {
+			return fmt.Sprintf("%.2f (%.2f)", b.SQLByKind[k], fleetOf(b.N).SQLWorkerByKind[k])
+		})
+	}
+	row("PowerDNS reads / writes per run", func(b BaselineResult) string {
+		return fmt.Sprintf("%.1f / %.1f", float64(b.DNS.Reads)/float64(b.N), float64(b.DNS.Writes)/float64(b.N))
+	})
+	for _, k := range keys(func(b BaselineResult) map[string]float64 { return b.CPUSPerRun }) {
+		row("CPU ms / run: "+k, func(b BaselineResult) string { return fmt.Sprintf("%.1f", b.CPUSPerRun[k]*1000) })
+	}
+	row("CPU ms / run: the fleet's server + worker", func(b BaselineResult) string {
+		return fmt.Sprintf("%.1f", b.FleetServerPlusWorkerCPUSPerRun*1000)
+	})
+	row("durability CPU ratio (fleet's server + worker / baseline)", func(b BaselineResult) string {
+		return fmt.Sprintf("%.1fx", b.DurabilityCPURatio)
+	})
+	row("  the fleet's worker alone / baseline", func(b BaselineResult) string { return fmt.Sprintf("%.1fx", b.WorkerCPURatio) })
+	row("CPU s: other processes / machine idle", func(b BaselineResult) string {
+		return fmt.Sprintf("%.1f / %.1f", b.OtherProcsCPUS, b.MachineIdleS)
+	})
+	for _, b := range bs {
+		for _, e := range b.Errors {
+			p("  N=%d error\t%s", b.N, e)
+		}
+	}
+	p("")
 }
 
 func fmtNodes(m map[string]int) string {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
@@ -29,6 +30,7 @@ type SimWatch struct {
 	peakWHvy map[string]int
 	peakTask map[string]int // node → peak running qmshutdown/qmstop/qmdestroy tasks (sampled)
 	samples  int
+	served   [2]atomic.Int64 // calls served on the worker's port [0] and the starter's [1], never reset
 	stop     chan struct{}
 	stopped  chan struct{}
 }
@@ -48,6 +50,11 @@ func StartSimWatch(sim *pvesim.Sim) (w *SimWatch, workerURL, starterURL string, 
 			return nil, "", "", err
 		}
 		srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if fromWorker {
+				w.served[0].Add(1)
+			} else {
+				w.served[1].Add(1)
+			}
 			node, heavy := classifyPVE(r.Method, r.URL.Path)
 			if node != "" {
 				w.enter(node, heavy, fromWorker)
@@ -105,6 +112,12 @@ func (w *SimWatch) leave(node string, heavy, fromWorker bool) {
 		}
 	}
 	w.mu.Unlock()
+}
+
+// Served returns how many calls the worker's port and the starter's port
+// have served since StartSimWatch.
+func (w *SimWatch) Served() (worker, starter int) {
+	return int(w.served[0].Load()), int(w.served[1].Load())
 }
 
 // Reset clears the peaks (calls in flight stay counted).
