@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -29,11 +31,21 @@ var SearchAttributes = []SearchAttribute{
 	{"GraceUntil", "Datetime"},
 }
 
-// DevServerArgs are the temporal CLI flags that register them on a dev server.
+// ServerSettings are the dynamic-config values the workers are measured
+// with: eager activity dispatch (off by default on a self-hosted server)
+// hands an activity the workflow task schedules straight back to the
+// worker that completes the task, skipping the trip through matching.
+var ServerSettings = map[string]string{"system.enableActivityEagerExecution": "true"}
+
+// DevServerArgs are the temporal CLI flags that register the search
+// attributes on a dev server and apply ServerSettings.
 func DevServerArgs() []string {
 	var args []string
 	for _, sa := range SearchAttributes {
 		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+	}
+	for _, k := range slices.Sorted(maps.Keys(ServerSettings)) {
+		args = append(args, "--dynamic-config-value", k+"="+ServerSettings[k])
 	}
 	return args
 }
