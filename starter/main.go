@@ -72,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.follow {
 		ctx = context.Background() // following has no deadline: it ends with the run
 	}
-	s, err := newSession(ctx, o)
+	s, err := newSession(ctx, o.config)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", oneLine(err.Error()))
 		return exitError

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/proxmox-terminate/proxmox-terminate/activities"
 	"github.com/proxmox-terminate/proxmox-terminate/config"
@@ -19,29 +22,29 @@ import (
 )
 
 type session struct {
-	cfg   *config.Config
-	store *dbmodel.Store
-	ml    activities.ModuleLog // redaction and the module log
-	wire  *wireClient          // describe and start (wire.go)
-
-	dialOnce sync.Once
-	tc       client.Client // the SDK's client (queries, Updates, --follow), set by dial
-	tcErr    error
-	dialed   chan struct{} // closed when the dial has finished
+	cfg    *config.Config
+	store  *dbmodel.Store
+	ml     activities.ModuleLog // redaction and the module log
+	tc     client.Client        // set by the dial started in newSession
+	tcErr  error
+	dialed chan struct{} // closed when the dial has finished
 }
 
-func newSession(ctx context.Context, o opts) (*session, error) {
-	cfg, err := config.Load(o.config)
+func newSession(ctx context.Context, path string) (*session, error) {
+	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, wire: newWireClient(cfg.Temporal.Address, cfg.Temporal.Namespace), dialed: make(chan struct{})}
-	// A command that queries or updates its run connects the SDK's client
-	// while the database answers (an admin waits on the reply). The click
-	// connects it only to re-queue a run that waits for an admin.
-	if usesSDK(o) {
-		s.dial(ctx)
-	}
+	s := &session{cfg: cfg, dialed: make(chan struct{})}
+	// Every command talks to Temporal: connect while the database answers
+	// (the click's latency is what an admin feels).
+	go func() {
+		defer close(s.dialed)
+		s.tc, s.tcErr = client.DialContext(ctx, client.Options{
+			HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{},
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
+		})
+	}()
 	store, err := dbmodel.Open(cfg.Database)
 	if err == nil {
 		if err = store.Ping(ctx); err == nil {
@@ -59,40 +62,14 @@ func newSession(ctx context.Context, o opts) (*session, error) {
 	return s, nil
 }
 
-// usesSDK reports whether the command usually queries or updates its run
-// through the SDK's client.
-func usesSDK(o opts) bool {
-	switch o.cmd {
-	case "status", "reset", "delete-record", "restore":
-		return true
-	case "terminate":
-		return o.now || o.follow
-	}
-	return false
-}
-
-// dial starts connecting the SDK's client, once.
-func (s *session) dial(ctx context.Context) {
-	s.dialOnce.Do(func() {
-		go func() {
-			defer close(s.dialed)
-			s.tc, s.tcErr = client.DialContext(ctx, client.Options{
-				HostPort: s.cfg.Temporal.Address, Namespace: s.cfg.Temporal.Namespace, Logger: quietLogger{},
-				ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
-			})
-		}()
-	})
-}
-
 func (s *session) close() {
 	select {
 	case <-s.dialed:
 		if s.tc != nil {
 			s.tc.Close()
 		}
-	default: // never dialed, or still dialing (an unreachable Temporal): the process is ending anyway
+	default: // still dialing (an unreachable Temporal): the process is ending anyway
 	}
-	s.wire.close()
 	if s.store != nil {
 		s.store.Close()
 	}
@@ -100,9 +77,7 @@ func (s *session) close() {
 
 func (s *session) redact(msg string) string { return s.ml.Secrets.Redact(msg) }
 
-// temporal is the SDK's client, connected now unless newSession started it.
 func (s *session) temporal(ctx context.Context) (client.Client, error) {
-	s.dial(ctx)
 	select {
 	case <-s.dialed:
 	case <-ctx.Done():
@@ -147,7 +122,24 @@ type runState struct {
 
 // describe reads the run from Temporal alone (no query: it needs no worker).
 func (s *session) describe(ctx context.Context, serviceID int) (runState, error) {
-	return s.wire.describe(ctx, serviceID)
+	c, err := s.temporal(ctx)
+	if err != nil {
+		return runState{}, err
+	}
+	d, err := c.DescribeWorkflow(ctx, pipeline.WorkflowID(serviceID), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return runState{}, nil
+	}
+	if err != nil {
+		return runState{}, fmt.Errorf("temporal: %v", err)
+	}
+	rs := runState{exists: true, running: d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	rs.phase, _ = d.TypedSearchAttributes.GetKeyword(pipeline.SAPhase)
+	if until, ok := d.TypedSearchAttributes.GetTime(pipeline.SAGraceUntil); ok {
+		rs.graceUntil = &until
+	}
+	return rs, nil
 }
 
 // describeAsync starts describe at once and returns the wait for its
@@ -334,8 +326,28 @@ func (s *session) fireShutdown(ctx context.Context, c *pve.Client, svc dbmodel.S
 // restoreTo is the row's vm_status before the click: a restore during the
 // undo window puts it back.
 func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo, restoreTo string) (started bool, err error) {
-	return s.wire.start(ctx, startRequest{serviceID: serviceID, vmid: vm.VMID, node: vm.Node, taskQueue: s.cfg.Temporal.TaskQueue,
-		input: pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing, RestoreTo: restoreTo}})
+	c, err := s.temporal(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       pipeline.WorkflowID(serviceID),
+		TaskQueue:                                s.cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			pipeline.SAServiceID.ValueSet(int64(serviceID)), pipeline.SAVmID.ValueSet(int64(vm.VMID)),
+			pipeline.SANode.ValueSet(vm.Node), pipeline.SAVmStatus.ValueSet(dbmodel.StatusTerminate)),
+	}, pipeline.WorkflowName, pipeline.Input{ServiceID: serviceID, Timing: s.cfg.Timing, RestoreTo: restoreTo})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("start workflow: %v", err)
+	}
+	return true, nil
 }
 
 // maybeFollow follows the run with --follow; minAttempt is the attempt a
