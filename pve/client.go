@@ -220,6 +220,19 @@ func (s *slots) releaser() func() {
 	}
 }
 
+// NewAll builds one client per server, by name; obs may be nil.
+func NewAll(cfgs []Config, obs Observer) (map[string]*Client, error) {
+	out := make(map[string]*Client, len(cfgs))
+	for _, c := range cfgs {
+		cl, err := New(c, obs)
+		if err != nil {
+			return nil, err
+		}
+		out[c.Name] = cl
+	}
+	return out, nil
+}
+
 // New builds a client. It makes no request.
 func New(cfg Config, obs Observer) (*Client, error) {
 	if err := cfg.Validate(); err != nil {

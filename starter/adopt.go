@@ -95,7 +95,7 @@ var serviceIDMark = sync.OnceValue(func() *regexp.Regexp {
 func normName(s string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), ".")) }
 
 func (s *session) inventory(ctx context.Context, concurrency int) (*inventory, error) {
-	clients, err := pveClients(s.cfg, nil) // reads only: not in the module log, as plan
+	clients, err := pve.NewAll(s.cfg.Proxmox, nil) // reads only: not in the module log, as plan
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func (s *session) plan(ctx context.Context, o opts, out io.Writer) (int, error) 
 		p("refused: the VM row is already 'remove'")
 		return exitError, fmt.Errorf("service %d is already removed", o.serviceID)
 	}
-	clients, err := pveClients(s.cfg, nil)
+	clients, err := pve.NewAll(s.cfg.Proxmox, nil)
 	if err != nil {
 		return exitError, err
 	}

@@ -265,20 +265,6 @@ func (s *session) pveClient(serviceID int, server string) (*pve.Client, error) {
 	return nil, fmt.Errorf("service %d: proxmox server %q is not configured", serviceID, server)
 }
 
-// pveClients builds one client per configured Proxmox server, for the
-// commands that read them all (plan, adopt); obs may be nil.
-func pveClients(cfg *config.Config, obs pve.Observer) (map[string]*pve.Client, error) {
-	out := make(map[string]*pve.Client, len(cfg.Proxmox))
-	for _, pc := range cfg.Proxmox {
-		c, err := pve.New(pc, obs)
-		if err != nil {
-			return nil, err
-		}
-		out[pc.Name] = c
-	}
-	return out, nil
-}
-
 // checkIdentity refuses a VM that is not the one the record describes, and
 // a click whose Proxmox credentials or request Proxmox refuses (401, 403,
 // any answer but the two below). A node that cannot be reached and a VM

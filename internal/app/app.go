@@ -64,7 +64,7 @@ func Open(cfg *config.Config, out io.Writer) (*Deps, error) {
 		store.Close()
 		return nil, err
 	}
-	acts.PVE, err = PVEClients(cfg, ml.PVEObserver())
+	acts.PVE, err = pve.NewAll(cfg.Proxmox, ml.PVEObserver())
 	if err != nil {
 		return fail(err)
 	}
@@ -109,19 +109,6 @@ func (d *Deps) Collectors() []prometheus.Collector {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "terminate_modulelog_queued",
 			Help: "tblmodulelog rows waiting to be written"}, func() float64 { return float64(w.Queued()) }),
 	}
-}
-
-// PVEClients builds one client per configured Proxmox server.
-func PVEClients(cfg *config.Config, obs pve.Observer) (map[string]*pve.Client, error) {
-	out := make(map[string]*pve.Client, len(cfg.Proxmox))
-	for _, pc := range cfg.Proxmox {
-		c, err := pve.New(pc, obs)
-		if err != nil {
-			return nil, err
-		}
-		out[pc.Name] = c
-	}
-	return out, nil
 }
 
 // Register registers the workflows and activities on w.
