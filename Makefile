@@ -115,10 +115,12 @@ chaos-cluster: cluster-tools
 	$(GO) build -o $(BIN)/chaos ./cmd/chaos
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(BIN)/chaos -n $(CHAOS_N) -cluster -workers 3 $(CHAOS_FLAGS)
 
-# Benchmarks: the hot pure functions, then the end-to-end run (test/bench/README.md;
-# ~8 minutes; BENCH_FLAGS=-quick for a CI-sized run). Writes test/bench/results/latest.json.
+# Benchmarks: the Go benchmarks (hot pure functions, the click, adopt, the VM
+# Management page), then the end-to-end run (test/bench/README.md; ~12 minutes;
+# BENCH_FLAGS=-quick for a CI-sized run). Writes test/bench/results/latest.json.
+# cluster-tools: go test ./... also compiles test/cluster, whose TestMain needs the server.
 BENCH_FLAGS ?=
-bench: $(TEMPORAL)
+bench: cluster-tools
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) test -run '^$$' -bench . -benchmem ./...
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) $(GO) run ./cmd/bench $(BENCH_FLAGS)
 
