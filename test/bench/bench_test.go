@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func packet(seq byte, payload []byte) []byte {
@@ -236,5 +238,31 @@ func TestCPUPerRun(t *testing.T) {
 	}
 	if cpuPerRun(cpu, 0) != nil {
 		t.Error("no successful run: want nil")
+	}
+}
+
+func TestCostTargets(t *testing.T) {
+	target := func(r *Report, name string) Target {
+		for _, tg := range r.Targets {
+			if tg.Name == name {
+				return tg
+			}
+		}
+		t.Fatalf("no target %q in %+v", name, r.Targets)
+		return Target{}
+	}
+	for _, c := range []struct {
+		serverWorker, starterCPU float64
+		events                   int
+		met                      bool
+	}{{0.099, 14.9, 30, true}, {0.101, 15.1, 31, false}} {
+		r := &Report{Starter: StarterResult{CPUMsP50: c.starterCPU}, Fleets: []FleetResult{
+			{N: 100, HistoryEventsMax: c.events, CPUSPerRun: map[string]float64{serverPlusWorker: 1}},
+			{N: 1000, HistoryEventsMax: c.events, CPUSPerRun: map[string]float64{serverPlusWorker: c.serverWorker, procTemporal: c.serverWorker / 2, procWorker: c.serverWorker / 2}},
+		}}
+		r.summarize(Options{})
+		require.Equal(t, c.met, target(r, "server + worker CPU").Met, "the largest fleet decides: %+v", c)
+		require.Equal(t, c.met, target(r, "starter CPU").Met, "%+v", c)
+		require.Equal(t, c.met, target(r, "history events").Met, "%+v", c)
 	}
 }
