@@ -18,11 +18,7 @@ func (s *session) restore(ctx context.Context, o opts, out io.Writer) (int, erro
 	// LoadService, not the click's loadForClick: a refused restore writes
 	// nothing, not even a foreign source's identity snapshot (a run in its
 	// undo window has one since its click).
-	svc, err := s.store.LoadService(ctx, o.serviceID)
-	if err != nil {
-		return exitError, err
-	}
-	rs, err := s.describe(ctx, o.serviceID)
+	svc, rs, err := s.loadAndDescribe(ctx, o.serviceID)
 	if err != nil {
 		return exitError, err
 	}

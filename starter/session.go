@@ -162,6 +162,17 @@ func (s *session) describeAsync(ctx context.Context, serviceID int) func() (runS
 	}
 }
 
+// loadAndDescribe reads the service and its VM row, then its run, for the
+// admin commands (nothing is written).
+func (s *session) loadAndDescribe(ctx context.Context, serviceID int) (dbmodel.Service, runState, error) {
+	svc, err := s.store.LoadService(ctx, serviceID)
+	if err != nil {
+		return svc, runState{}, err
+	}
+	rs, err := s.describe(ctx, serviceID)
+	return svc, rs, err
+}
+
 func (s *session) query(ctx context.Context, serviceID int) (pipeline.Status, error) {
 	var st pipeline.Status
 	c, err := s.temporal(ctx)
@@ -388,11 +399,7 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 	if !slices.Contains(dbmodel.AdminTargets, o.to) {
 		return exitUsage, fmt.Errorf("--to %q is not one of %s", o.to, strings.Join(dbmodel.AdminTargets, ", "))
 	}
-	svc, err := s.store.LoadService(ctx, o.serviceID)
-	if err != nil {
-		return exitError, err
-	}
-	rs, err := s.describe(ctx, o.serviceID)
+	svc, rs, err := s.loadAndDescribe(ctx, o.serviceID)
 	if err != nil {
 		return exitError, err
 	}
@@ -425,11 +432,7 @@ func (s *session) reset(ctx context.Context, o opts, out io.Writer) (int, error)
 }
 
 func (s *session) deleteRecord(ctx context.Context, o opts, out io.Writer) (int, error) {
-	svc, err := s.store.LoadService(ctx, o.serviceID)
-	if err != nil {
-		return exitError, err
-	}
-	rs, err := s.describe(ctx, o.serviceID)
+	svc, rs, err := s.loadAndDescribe(ctx, o.serviceID)
 	if err != nil {
 		return exitError, err
 	}

@@ -249,25 +249,12 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 		}
 	}
 
-	// Remove backups: best effort.
+	// Remove backups, then delete DNS (per zone and per IP): best effort.
 	r.set(ctx, pipeline.PhaseBackups, "")
-	var backups activities.BackupsResult
-	err = workflow.ExecuteActivity(bestEffortCtx(ctx, tm.BackupsWindow), a.RemoveBackups, activities.BackupsInput{Target: t, Timing: tm, OwnerVerified: ownerVerified}).Get(ctx, &backups)
-	r.add(backups.Lines)
-	r.errors = append(r.errors, backups.Errors...)
-	if err != nil {
-		r.note(ctx, "backup phase failed: %s", errText(err))
-	}
-
-	// Delete DNS: best effort, per zone and per IP.
+	r.bestEffort(ctx, "backup", workflow.ExecuteActivity(bestEffortCtx(ctx, tm.BackupsWindow), a.RemoveBackups,
+		activities.BackupsInput{Target: t, Timing: tm, OwnerVerified: ownerVerified}))
 	r.set(ctx, pipeline.PhaseDNS, "")
-	var dnsRes activities.DNSResult
-	err = r.step(ctx, bestEffortOptions(tm.DNSWindow), a.DeleteDNS, t).Get(ctx, &dnsRes)
-	r.add(dnsRes.Lines)
-	r.errors = append(r.errors, dnsRes.Errors...)
-	if err != nil {
-		r.note(ctx, "DNS phase failed: %s", errText(err))
-	}
+	r.bestEffort(ctx, "DNS", r.step(ctx, bestEffortOptions(tm.DNSWindow), a.DeleteDNS, t))
 
 	// DELETE VM: the only phase that can fail the attempt. A lost worker
 	// (heartbeat or start-to-close timeout) is not Proxmox's answer: the
@@ -305,6 +292,22 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.add(out.Lines)
 	r.status.LastError = ""
 	return true, nil
+}
+
+// bestEffort waits for a best-effort phase (RemoveBackups, DeleteDNS: both
+// answer lines and errors) and keeps what it reports; its failure is a
+// line, never the attempt's.
+func (r *run) bestEffort(ctx workflow.Context, name string, f workflow.Future) {
+	var res struct {
+		Errors []string        `json:"errors"`
+		Lines  []pipeline.Line `json:"lines"`
+	}
+	err := f.Get(ctx, &res)
+	r.add(res.Lines)
+	r.errors = append(r.errors, res.Errors...)
+	if err != nil {
+		r.note(ctx, "%s phase failed: %s", name, errText(err))
+	}
 }
 
 // maxDeleteRounds bounds how often a DELETE phase lost to dead workers runs again.
