@@ -121,13 +121,7 @@ func TestTerminateNowEndsTheUndoWindow(t *testing.T) {
 	require.Equal(t, dbmodel.StatusRemove, h.row(v.id).VM.VMStatus)
 	require.Equal(t, []string{dbmodel.SuccessText}, h.activity(v))
 
-	for _, args := range [][]string{{"restore"}, {"terminate", "--now"}} {
-		code, out, errOut = h.starter(append(args, "--service-id", fmt.Sprint(v.id))...)
-		require.Equal(t, exitError, code, args)
-		require.Empty(t, out)
-		require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
-		require.Contains(t, errOut, "no termination run is open")
-	}
+	refusesTheUndoWindowCalls(t, h, v, "no termination run is open")
 	require.Equal(t, dbmodel.StatusRemove, h.row(v.id).VM.VMStatus)
 }
 
@@ -140,13 +134,7 @@ func TestRestoreAfterTheDeadlineIsRefused(t *testing.T) {
 	h.clickIntoGrace(v)
 	require.NoError(t, h.st.Sim.UpdateVM(v.vmid, func(s *pvesim.VMSpec) { s.Protection = true }))
 	require.Eventually(t, func() bool { return h.row(v.id).VM.VMStatus == dbmodel.StatusErrorTerminate }, time.Minute, 100*time.Millisecond)
-	for _, args := range [][]string{{"restore"}, {"terminate", "--now"}} {
-		code, out, errOut := h.starter(append(args, "--service-id", fmt.Sprint(v.id))...)
-		require.Equal(t, exitError, code, args)
-		require.Empty(t, out)
-		require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
-		require.Contains(t, errOut, "the undo window ended at ")
-	}
+	refusesTheUndoWindowCalls(t, h, v, "the undo window ended at ")
 	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(v.id).VM.VMStatus)
 	require.Equal(t, "stopped", h.vmState(v))
 }
@@ -155,13 +143,20 @@ func TestRestoreAfterTheDeadlineIsRefused(t *testing.T) {
 func TestRestoreWithoutADelayIsRefused(t *testing.T) {
 	h := newHarness(t)
 	v, _ := h.seedWaiting(protect)
+	refusesTheUndoWindowCalls(t, h, v, "this run has no undo window (timing.destroy_delay was 0 when it started)")
+	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(v.id).VM.VMStatus)
+	require.Equal(t, []string{dbmodel.FailurePref + fmt.Sprintf("can't remove VM %d - protection mode enabled", v.vmid)}, h.activity(v))
+}
+
+// refusesTheUndoWindowCalls: restore and terminate --now on service v each
+// exit 1 with one line that contains reason, and print nothing.
+func refusesTheUndoWindowCalls(t *testing.T, h *harness, v vm, reason string) {
+	t.Helper()
 	for _, args := range [][]string{{"restore"}, {"terminate", "--now"}} {
 		code, out, errOut := h.starter(append(args, "--service-id", fmt.Sprint(v.id))...)
 		require.Equal(t, exitError, code, args)
 		require.Empty(t, out)
 		require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
-		require.Contains(t, errOut, "this run has no undo window (timing.destroy_delay was 0 when it started)")
+		require.Contains(t, errOut, reason)
 	}
-	require.Equal(t, dbmodel.StatusErrorTerminate, h.row(v.id).VM.VMStatus)
-	require.Equal(t, []string{dbmodel.FailurePref + fmt.Sprintf("can't remove VM %d - protection mode enabled", v.vmid)}, h.activity(v))
 }

@@ -39,11 +39,6 @@ const (
 )
 
 func main() {
-	// A run that follows a termination or walks a whole cluster outlives a
-	// request: it gets the collector back (internal/shortlived).
-	if o, err := parse(os.Args[1:]); err == nil && (o.follow || o.cmd == "adopt") {
-		shortlived.Restore()
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -66,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, usage)
 		}
 		return exitUsage
+	}
+	if o.follow || o.cmd == "adopt" {
+		// It outlives a request: the collector back (internal/shortlived).
+		shortlived.Restore()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()

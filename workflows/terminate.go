@@ -461,7 +461,9 @@ func errText(err error) string {
 	}
 	var act *temporal.ActivityError
 	if errors.As(err, &act) && errors.Unwrap(act) != nil {
-		return errors.Unwrap(act).Error() // a local activity's plain error, not yet converted
+		// A local activity's plain error as the SDK's test suite hands it
+		// on; a worker turns it into an application error via the marker.
+		return errors.Unwrap(act).Error()
 	}
 	return err.Error()
 }

@@ -32,8 +32,8 @@ const (
 	// run rests: TerminatePhase is set in grace, waiting-for-admin and done
 	// and unset while the run works (the status query has the live phase),
 	// VmStatus follows vm_status, VmId and ProxmoxNode are written only
-	// when they differ from what the run was started with, and the
-	// changes one workflow task makes go out as one upsert.
+	// when they differ from what the run was started with, and a phase
+	// change goes out with its vm_status (and GraceUntil) as one upsert.
 	versionLean workflow.Version = 3
 
 	// versionLatest is the version new runs take.
