@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -188,4 +189,26 @@ func TestClickWithAConfigurationErrorIsAnError(t *testing.T) {
 			h.noRun(v.id)
 		})
 	}
+}
+
+// A start whose answer is lost (a deadline, a server restarting) may still
+// have started the run: the click then asks, past its own deadline, and
+// attaches to an open run instead of refusing and putting the row back.
+func TestFailedStartLooksForTheRunItMayHaveStarted(t *testing.T) {
+	h := newHarness(t)
+	tq := fmt.Sprintf("pt-noworker-%d", nextID.Add(1))
+	path := h.configVariant(func(c *config.Config) { c.Temporal.TaskQueue = tq })
+	v := h.seed(0)
+	s, err := newSession(context.Background(), path)
+	require.NoError(t, err)
+	defer s.close()
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.False(t, s.runOpenAfter(expired, v.id), "no run yet: the failed start is an error")
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", path}, &out, &errOut), errOut.String())
+	tc := testenv.DevServer(t).Client()
+	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), pipeline.WorkflowID(v.id), "", "test over") })
+	require.True(t, s.runOpenAfter(expired, v.id), "the run is open: a failed start attaches to it")
 }

@@ -341,10 +341,25 @@ func (s *session) start(ctx context.Context, serviceID int, vm dbmodel.VMInfo, r
 	if errors.As(err, &already) {
 		return false, nil
 	}
+	if err != nil && s.runOpenAfter(ctx, serviceID) {
+		// The request may have reached the server without its answer
+		// reaching us (a deadline, a server restarting): the run exists
+		// and works, so this call attaches to it instead of refusing.
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("start workflow: %v", err)
 	}
 	return true, nil
+}
+
+// runOpenAfter tells, after a start that failed, whether a run of the
+// service is open anyway; it asks once, past the call's deadline, briefly.
+func (s *session) runOpenAfter(ctx context.Context, serviceID int) bool {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	rs, err := s.describe(dctx, serviceID)
+	return err == nil && rs.running
 }
 
 // maybeFollow follows the run with --follow; minAttempt is the attempt a
