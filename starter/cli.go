@@ -106,22 +106,6 @@ func (e *extraOpts) check(fs *flag.FlagSet, o *opts, id string) error {
 	return nil
 }
 
-func (s *session) dispatchExtra(ctx context.Context, o opts, out io.Writer) (int, error) {
-	switch o.cmd {
-	case "adopt":
-		return s.adopt(ctx, o, out)
-	case "list":
-		return s.list(ctx, o, out)
-	case "status":
-		return s.statusJSON(ctx, o, out)
-	case "plan":
-		return s.planJSON(ctx, o, out)
-	case "log":
-		return s.log(ctx, o, out)
-	}
-	return exitUsage, fmt.Errorf("--json is not for %s", o.cmd)
-}
-
 func writeJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")

@@ -95,11 +95,10 @@ func parse(args []string) (opts, error) {
 		return o, fmt.Errorf("%w: no command", errUsage)
 	}
 	o.cmd = args[0]
-	switch o.cmd {
-	case "terminate", "status", "reset", "delete-record", "plan", "adopt", "list", "log", "restore":
-	case "-h", "--help", "help":
+	if o.cmd == "-h" || o.cmd == "--help" || o.cmd == "help" {
 		return o, fmt.Errorf("%w: help", errUsage)
-	default:
+	}
+	if _, ok := commands[o.cmd]; !ok {
 		return o, fmt.Errorf("%w: unknown command %q", errUsage, o.cmd)
 	}
 	fs := flag.NewFlagSet(o.cmd, flag.ContinueOnError)

@@ -90,26 +90,18 @@ func (s *session) temporal(ctx context.Context) (client.Client, error) {
 }
 
 func (s *session) dispatch(ctx context.Context, o opts, out io.Writer) (int, error) {
+	c, ok := commands[o.cmd]
+	if !ok {
+		return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
+	}
+	run := c.text
 	if o.extra.json {
-		return s.dispatchExtra(ctx, o, out) // --json (cli.go)
+		run = c.json
 	}
-	switch o.cmd {
-	case "terminate":
-		return s.terminate(ctx, o, out)
-	case "status":
-		return s.status(ctx, o, out)
-	case "reset":
-		return s.reset(ctx, o, out)
-	case "delete-record":
-		return s.deleteRecord(ctx, o, out)
-	case "plan":
-		return s.plan(ctx, o, out)
-	case "restore":
-		return s.restore(ctx, o, out) // grace.go
-	case "adopt", "list", "log":
-		return s.dispatchExtra(ctx, o, out) // cli.go
+	if run == nil {
+		return exitUsage, fmt.Errorf("--json is not for %s", o.cmd)
 	}
-	return exitUsage, fmt.Errorf("unknown command %q", o.cmd)
+	return run(s, ctx, o, out)
 }
 
 // runState describes the service's workflow execution, if any.
