@@ -41,7 +41,7 @@ proxmox:
 		"no proxmox":       {`database: {driver: mysql, dsn: x}` + "\n", "at least one server"},
 		"bad driver":       {strings.Replace(base, "mysql", "oracle", 1), `driver "oracle"`},
 		"duplicate server": {base + `  - {name: a, url: "https://pve2:8006", token_id: "u@pam!t", token_secret_env: PVE_TOKEN_SECRET}` + "\n", `duplicate name "a"`},
-		"unset secret env": {strings.Replace(base, "PVE_TOKEN_SECRET}", "PT_TEST_NOT_SET}", 1), "PT_TEST_NOT_SET is empty"},
+		"unset secret env": {strings.Replace(base, "PVE_TOKEN_SECRET}", "PT_TEST_NOT_SET}", 1), "environment variable PT_TEST_NOT_SET (token_secret_env) is empty"},
 		"bad dns kind":     {base + "dns: [{kind: bind9}]\n", "bind9"},
 		"tiny reconcile":   {base + "worker: {reconcile_every: 10ms}\n", "reconcile_every"},
 		"negative delay":   {base + "timing: {destroy_delay: -1h}\n", "destroy_delay must be between 0 (no undo window) and 2160h0m0s (90 days)"},

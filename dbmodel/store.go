@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/secret"
 )
 
 // Config selects the database and names this project's tables.
@@ -54,15 +55,7 @@ func (c Config) WithDefaults() Config {
 }
 
 // ResolvedDSN returns the DSN from the file or the environment.
-func (c Config) ResolvedDSN() string {
-	if c.DSN != "" {
-		return c.DSN
-	}
-	if c.DSNEnv != "" {
-		return os.Getenv(c.DSNEnv)
-	}
-	return ""
-}
+func (c Config) ResolvedDSN() string { return secret.Value(c.DSN, c.DSNEnv) }
 
 // Validate checks the configuration without echoing the DSN (it holds a password).
 func (c Config) Validate() error {
@@ -71,12 +64,8 @@ func (c Config) Validate() error {
 	if c.Driver != "mysql" && c.Driver != "sqlite" {
 		problems = append(problems, fmt.Sprintf("driver %q is not mysql or sqlite", c.Driver))
 	}
-	if c.ResolvedDSN() == "" {
-		if c.DSNEnv != "" {
-			problems = append(problems, fmt.Sprintf("environment variable %s (dsn_env) is empty", c.DSNEnv))
-		} else {
-			problems = append(problems, "dsn (or dsn_env) is not set")
-		}
+	if p := secret.Problem("dsn", c.DSN, c.DSNEnv); p != "" {
+		problems = append(problems, p)
 	}
 	for _, t := range []string{c.VMTable, c.ActionLogTable} {
 		if !validIdent(t) {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	proxmox "github.com/luthermonson/go-proxmox"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/secret"
 )
 
 // Config is one Proxmox cluster (or standalone node) as operators configure it.
@@ -46,15 +48,7 @@ type Config struct {
 }
 
 // Secret returns the token secret, from the file or the environment.
-func (c Config) Secret() string {
-	if c.TokenSecret != "" {
-		return c.TokenSecret
-	}
-	if c.TokenSecretEnv != "" {
-		return os.Getenv(c.TokenSecretEnv)
-	}
-	return ""
-}
+func (c Config) Secret() string { return secret.Value(c.TokenSecret, c.TokenSecretEnv) }
 
 // Validate checks the configuration without ever echoing the secret.
 func (c Config) Validate() error {
@@ -68,12 +62,8 @@ func (c Config) Validate() error {
 	if !strings.Contains(c.TokenID, "@") || !strings.Contains(c.TokenID, "!") {
 		problems = append(problems, fmt.Sprintf("token_id %q is not of the form user@realm!tokenid", c.TokenID))
 	}
-	if c.Secret() == "" {
-		if c.TokenSecretEnv != "" {
-			problems = append(problems, fmt.Sprintf("token secret: environment variable %s is empty", c.TokenSecretEnv))
-		} else {
-			problems = append(problems, "token_secret (or token_secret_env) is not set")
-		}
+	if p := secret.Problem("token_secret", c.TokenSecret, c.TokenSecretEnv); p != "" {
+		problems = append(problems, p)
 	}
 	if c.Fingerprint != "" {
 		if _, err := parseFingerprint(c.Fingerprint); err != nil {
