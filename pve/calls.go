@@ -137,27 +137,26 @@ func (c *Client) Shutdown(ctx context.Context, node string, vmid int, timeout in
 	if timeout > 0 {
 		params["timeout"] = strconv.Itoa(timeout)
 	}
-	release, err := c.acquireState(ctx, node)
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	var upid string
-	err = c.post(ctx, vmPath(node, vmid)+"/status/shutdown", params, &upid)
-	return upid, err
+	return c.postStatus(ctx, node, vmid, "shutdown", params)
 }
 
 // Start powers the guest on (POST status/start) and returns the task's
 // UPID: the undo window's restore. Like Shutdown, it waits for one of the
 // node's state-change slots and holds it for the request only.
 func (c *Client) Start(ctx context.Context, node string, vmid int) (string, error) {
+	return c.postStatus(ctx, node, vmid, "start", nil)
+}
+
+// postStatus POSTs status/<action> of the VM in one of the node's
+// state-change slots, held for the request only, and returns the task's UPID.
+func (c *Client) postStatus(ctx context.Context, node string, vmid int, action string, params map[string]string) (string, error) {
 	release, err := c.acquireState(ctx, node)
 	if err != nil {
 		return "", err
 	}
 	defer release()
 	var upid string
-	err = c.post(ctx, vmPath(node, vmid)+"/status/start", nil, &upid)
+	err = c.post(ctx, vmPath(node, vmid)+"/status/"+action, params, &upid)
 	return upid, err
 }
 
