@@ -91,6 +91,18 @@ func (e *env) shutdownTask(t *testing.T, c context.Context, vmid, timeout int) e
 	return err
 }
 
+// requireTaskLeaves waits for the task upid on pve1 to end OK and checks
+// that it left vmid running or not.
+func (e *env) requireTaskLeaves(t *testing.T, c context.Context, upid string, vmid int, running bool) {
+	t.Helper()
+	st, err := e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
+	require.NoError(t, err)
+	require.True(t, st.OK())
+	vm, err := e.client.VMStatus(c, "pve1", vmid)
+	require.NoError(t, err)
+	require.Equal(t, running, vm.Running())
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -145,12 +157,7 @@ func TestGracefulShutdownAndTaskStatus(t *testing.T) {
 	upid, err := e.client.Shutdown(c, "pve1", 100, 600)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(upid, "UPID:pve1:"), upid)
-	st, err := e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
-	require.NoError(t, err)
-	require.True(t, st.OK())
-	vm, err := e.client.VMStatus(c, "pve1", 100)
-	require.NoError(t, err)
-	require.False(t, vm.Running())
+	e.requireTaskLeaves(t, c, upid, 100, false)
 }
 
 func TestShutdownIgnoredFailsTheTaskWithReason(t *testing.T) {
@@ -527,12 +534,7 @@ func TestStartPowersAStoppedVMOnAndRefusesARunningOne(t *testing.T) {
 	upid, err = e.client.Start(c, "pve1", 100)
 	require.NoError(t, err)
 	require.Contains(t, upid, ":qmstart:100:")
-	st, err := e.client.WaitTask(c, "pve1", upid, 20*time.Millisecond, nil)
-	require.NoError(t, err)
-	require.True(t, st.OK())
-	vm, err := e.client.VMStatus(c, "pve1", 100)
-	require.NoError(t, err)
-	require.True(t, vm.Running())
+	e.requireTaskLeaves(t, c, upid, 100, true)
 
 	upid, err = e.client.Start(c, "pve1", 100)
 	require.NoError(t, err)
