@@ -10,6 +10,20 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
 )
 
+// openMapped opens a store on cfg with our tables migrated and the mapped
+// module's table created and filled with values (in columns), and a
+// tblhosting row for each of the services ids.
+func openMapped(t *testing.T, cfg dbmodel.Config, columns, values string, ids ...int) *dbmodel.Store {
+	t.Helper()
+	s := open(t, cfg)
+	require.NoError(t, s.MigrateOwnTables())
+	require.NoError(t, whmcsschema.CreateMappedModule(s.DB()))
+	require.NoError(t, s.CheckWHMCSSchema())
+	require.NoError(t, s.DB().Exec("INSERT INTO "+whmcsschema.MappedModuleTable+" ("+columns+") VALUES "+values).Error)
+	seedHosting(t, s, ids...)
+	return s
+}
+
 // A mapped source with a fixed server name (server_name instead of a server
 // column) gives that proxmox[].name to every row, whatever a column of the
 // table that happens to name a server holds, and only reads the table.
@@ -19,14 +33,9 @@ func TestMappedSourceFixedServerName(t *testing.T) {
 		Table: whmcsschema.MappedModuleTable, ServiceID: "hosting_id", VMID: "pve_vmid", Node: "pve_node", ServerName: "pve-fixed"}}
 	require.Empty(t, cfg.Validate())
 	require.Equal(t, []string{"pve-fixed"}, cfg.VMSource.ServerNames())
-	s := open(t, cfg)
+	s := openMapped(t, cfg, "hosting_id, pve_vmid, pve_node, cluster, root_password, os_template",
+		"(30, 130, 'pve1', 'pve-a', 'pw30', 'debian-12'), (31, 131, 'pve2', '', 'pw31', 'alma-9'), (32, 132, 'pve3', 'pve-b', NULL, '')", 30, 31, 32)
 	ctx := context.Background()
-	require.NoError(t, s.MigrateOwnTables())
-	require.NoError(t, whmcsschema.CreateMappedModule(s.DB()))
-	require.NoError(t, s.CheckWHMCSSchema())
-	require.NoError(t, s.DB().Exec("INSERT INTO "+whmcsschema.MappedModuleTable+" (hosting_id, pve_vmid, pve_node, cluster, root_password, os_template) VALUES "+
-		"(30, 130, 'pve1', 'pve-a', 'pw30', 'debian-12'), (31, 131, 'pve2', '', 'pw31', 'alma-9'), (32, 132, 'pve3', 'pve-b', NULL, '')").Error)
-	seedHosting(t, s, 30, 31, 32)
 	before, create := checksum(t, s, whmcsschema.MappedModuleTable)
 
 	for _, want := range []dbmodel.Location{

@@ -125,14 +125,9 @@ func TestMappedSource(t *testing.T) {
 				m.Status = "state"
 			}
 			cfg.VMSource = dbmodel.SourceConfig{Kind: dbmodel.SourceMapped, Mapped: m}
-			s := open(t, cfg)
+			s := openMapped(t, cfg, "hosting_id, pve_vmid, pve_node, cluster, state, root_password, os_template",
+				"(20, 120, 'pve1', 'pve-a', 'active', 'pw20', 'debian-12'), (21, 121, 'pve2', 'pve-a', 'active', 'pw21', 'alma-9')", 20, 21)
 			ctx := context.Background()
-			require.NoError(t, s.MigrateOwnTables())
-			require.NoError(t, whmcsschema.CreateMappedModule(s.DB()))
-			require.NoError(t, s.CheckWHMCSSchema())
-			require.NoError(t, s.DB().Exec("INSERT INTO "+whmcsschema.MappedModuleTable+" (hosting_id, pve_vmid, pve_node, cluster, state, root_password, os_template) VALUES "+
-				"(20, 120, 'pve1', 'pve-a', 'active', 'pw20', 'debian-12'), (21, 121, 'pve2', 'pve-a', 'active', 'pw21', 'alma-9')").Error)
-			seedHosting(t, s, 20, 21)
 			const others = "guest_id, hosting_id, pve_vmid, pve_node, cluster, root_password, os_template"
 			before, beforeAll := rowsDigest(t, s, whmcsschema.MappedModuleTable, others), tableChecksum(t, s, whmcsschema.MappedModuleTable)
 
