@@ -2,6 +2,7 @@ package dbmodel
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,21 +115,38 @@ type Store struct {
 }
 
 // Open connects. It creates nothing.
-func Open(cfg Config) (*Store, error) {
+func Open(cfg Config) (*Store, error) { return OpenContext(context.Background(), cfg) }
+
+// OpenContext connects within ctx: a MySQL server that accepts the
+// connection and then never answers fails when ctx ends, before gorm's own
+// first query (SELECT VERSION(), which takes no context) could hang on it.
+// It creates nothing.
+func OpenContext(ctx context.Context, cfg Config) (*Store, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cannot := func(err error) error {
+		return fmt.Errorf("database: cannot connect (%s): %s", cfg.Driver, redactDSN(err.Error(), cfg.ResolvedDSN()))
+	}
 	var dial gorm.Dialector
 	switch cfg.Driver {
 	case "mysql":
-		dial = mysql.Open(mysqlDSN(cfg.ResolvedDSN()))
+		pool, err := sql.Open("mysql", mysqlDSN(cfg.ResolvedDSN()))
+		if err != nil {
+			return nil, cannot(err)
+		}
+		if err := pool.PingContext(ctx); err != nil {
+			pool.Close()
+			return nil, cannot(err)
+		}
+		dial = mysql.New(mysql.Config{Conn: pool}) // the version query reuses the pinged connection
 	case "sqlite":
 		dial = sqlite.Open(cfg.ResolvedDSN())
 	}
 	db, err := gorm.Open(dial, &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
 	if err != nil {
-		return nil, fmt.Errorf("database: cannot connect (%s): %s", cfg.Driver, redactDSN(err.Error(), cfg.ResolvedDSN()))
+		return nil, cannot(err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {

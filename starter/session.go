@@ -45,12 +45,9 @@ func newSession(ctx context.Context, path string) (*session, error) {
 			ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
 		})
 	}()
-	store, err := dbmodel.Open(cfg.Database)
+	store, err := dbmodel.OpenContext(ctx, cfg.Database) // a database that never answers ends with the deadline
 	if err == nil {
-		if err = store.Ping(ctx); err == nil {
-			err = store.CheckSchema(ctx) // our tables at this binary's version, or one line naming `worker migrate`
-		}
-		if err != nil {
+		if err = store.CheckSchema(ctx); err != nil { // our tables at this binary's version, or one line naming `worker migrate`
 			store.Close()
 		}
 	}
