@@ -12,11 +12,16 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
-// DeleteInput is DeleteVM's input.
-type DeleteInput struct {
+// VMInput is the input of DeleteVM and StartVM: the VM and the timing.
+type VMInput struct {
 	Target pipeline.Target `json:"target"`
 	Timing pipeline.Timing `json:"timing"`
 }
+
+// DeleteInput is DeleteVM's input under its former name.
+//
+// Deprecated: use VMInput.
+type DeleteInput = VMInput
 
 // DeleteResult is a successful DELETE.
 type DeleteResult struct {
@@ -34,7 +39,7 @@ type DeleteResult struct {
 // others are non-retryable, with Proxmox's reason as the message. A retry
 // that finds the destroy task of an earlier try waits for that task instead
 // of sending a second DELETE; one that finds the VM gone cluster-wide succeeds.
-func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult, error) {
+func (a *Activities) DeleteVM(ctx context.Context, in VMInput) (DeleteResult, error) {
 	ctx = withService(ctx, in.Target.ServiceID)
 	defer observePhase(ctx, pipeline.PhaseDelete, time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()

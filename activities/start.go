@@ -11,12 +11,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
-// StartInput is the input of StartVM.
-type StartInput struct {
-	Target pipeline.Target `json:"target"`
-	Timing pipeline.Timing `json:"timing"`
-}
-
 // StartResult carries the restore's lines.
 type StartResult struct {
 	Lines []pipeline.Line `json:"lines"`
@@ -26,7 +20,7 @@ type StartResult struct {
 // status/start and the task's end. A VM that already runs is not started
 // twice (a retry after the task ended); a VM gone from the node, or not the
 // one the record describes, fails at once.
-func (a *Activities) StartVM(ctx context.Context, in StartInput) (StartResult, error) {
+func (a *Activities) StartVM(ctx context.Context, in VMInput) (StartResult, error) {
 	ctx = withService(ctx, in.Target.ServiceID)
 	defer observePhase(ctx, "restore", time.Now())
 	t, tm := in.Target, in.Timing.WithDefaults()

@@ -35,7 +35,7 @@ func (f *fixture) mockGrace(t *testing.T, startErr error) {
 		f.record("leave")
 		return activities.GraceResult{Lines: line("undo window over")}, nil
 	}).Maybe()
-	f.env.OnActivity(a.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.StartInput) (activities.StartResult, error) {
+	f.env.OnActivity(a.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VMInput) (activities.StartResult, error) {
 		f.record("start")
 		return activities.StartResult{Lines: line("restore: VM running again")}, startErr
 	}).Maybe()

@@ -263,7 +263,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.set(ctx, pipeline.PhaseDelete, "")
 	var del activities.DeleteResult
 	for round := 1; ; round++ {
-		err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
+		err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.VMInput{Target: t, Timing: tm}).Get(ctx, &del)
 		r.add(del.Lines)
 		var to *temporal.TimeoutError
 		if err == nil || !errors.As(err, &to) || round >= maxDeleteRounds {

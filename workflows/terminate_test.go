@@ -93,7 +93,7 @@ func (f *fixture) force(stopped bool) {
 // deletes makes DeleteVM return the given errors in turn (nil = success).
 func (f *fixture) deletes(errs ...error) {
 	i := 0
-	f.env.OnActivity(a.DeleteVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.DeleteInput) (activities.DeleteResult, error) {
+	f.env.OnActivity(a.DeleteVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VMInput) (activities.DeleteResult, error) {
 		f.record("delete")
 		err := errs[min(i, len(errs)-1)]
 		i++
