@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -40,14 +39,13 @@ type DeleteResult struct {
 // that finds the destroy task of an earlier try waits for that task instead
 // of sending a second DELETE; one that finds the VM gone cluster-wide succeeds.
 func (a *Activities) DeleteVM(ctx context.Context, in VMInput) (DeleteResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseDelete, time.Now())
+	ctx, l, end := a.beginPhase(ctx, in.Target, pipeline.PhaseDelete)
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
 	c, err := a.client(t.Server)
 	if err != nil {
 		return DeleteResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrConfig, nil)
 	}
-	l := a.newLines(ctx, t, pipeline.PhaseDelete)
 	prev, resumed := lastProgress(ctx)
 	res := DeleteResult{}
 	fail := func(err error) (DeleteResult, error) {

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -21,10 +20,9 @@ type StartResult struct {
 // twice (a retry after the task ended); a VM gone from the node, or not the
 // one the record describes, fails at once.
 func (a *Activities) StartVM(ctx context.Context, in VMInput) (StartResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, "restore", time.Now())
+	ctx, l, end := a.beginPhase(ctx, in.Target, "restore")
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
-	l := a.newLines(ctx, t, "restore")
 	c, err := a.client(t.Server)
 	if err != nil {
 		return StartResult{}, err
