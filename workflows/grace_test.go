@@ -31,14 +31,8 @@ func (f *fixture) mockGrace(t *testing.T, startErr error) {
 		require.Equal(t, testDelay, in.Until.Sub(f.env.Now()).Round(time.Minute))
 		return activities.GraceResult{Lines: line("undo window")}, nil
 	}).Maybe()
-	f.env.OnActivity(a.LeaveGrace, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.GraceInput) (activities.GraceResult, error) {
-		f.record("leave")
-		return activities.GraceResult{Lines: line("undo window over")}, nil
-	}).Maybe()
-	f.env.OnActivity(a.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VMInput) (activities.StartResult, error) {
-		f.record("start")
-		return activities.StartResult{Lines: line("restore: VM running again")}, startErr
-	}).Maybe()
+	answer(f, a.LeaveGrace, "leave", activities.GraceResult{Lines: line("undo window over")}, nil)
+	answer(f, a.StartVM, "start", activities.StartResult{Lines: line("restore: VM running again")}, startErr)
 	f.env.OnActivity(a.RecordRestore, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GraceInput) (activities.GraceResult, error) {
 		f.record("restore:" + in.To)
 		return activities.GraceResult{Lines: line("restored: vm_status=" + in.To)}, nil
