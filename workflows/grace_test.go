@@ -108,10 +108,7 @@ func TestRestoreDuringGrace(t *testing.T) {
 	f.env.RegisterDelayedCallback(func() { u = f.update(pipeline.UpdateRestore) }, 71*time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, graceInput())
 	require.Equal(t, "restored", f.result(t).Outcome)
-	require.True(t, u.accepted)
-	require.True(t, u.done)
-	require.NoError(t, u.err)
-	require.Equal(t, "ready", u.reply.VMStatus)
+	u.requireAnswered(t, "ready")
 	require.Equal(t, []string{"load", "stop", "grace", "start", "restore:ready"}, f.calls)
 	st := f.status(t)
 	require.Equal(t, pipeline.PhaseDone, st.Phase)
@@ -139,9 +136,7 @@ func TestDestroyNowSkipsTheRestOfGrace(t *testing.T) {
 	}, 2*time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, graceInput())
 	require.Equal(t, "terminated", f.result(t).Outcome)
-	require.True(t, u.accepted)
-	require.NoError(t, u.err)
-	require.Equal(t, "terminate", u.reply.VMStatus)
+	u.requireAnswered(t, "terminate")
 }
 
 // Restore and destroy-now outside the undo window are each rejected with
