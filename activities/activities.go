@@ -87,6 +87,15 @@ func observePhase(ctx context.Context, phase string, start time.Time) {
 	metrics(ctx).WithTags(map[string]string{"phase": phase}).Timer("terminate_phase_duration").Record(time.Since(start))
 }
 
+// beginPhase opens a phase's activity: ctx marks the service (the module
+// log's rows carry it), l logs under the phase's name, and end, deferred,
+// records the phase's duration.
+func (a *Activities) beginPhase(ctx context.Context, t pipeline.Target, phase string) (_ context.Context, l *lines, end func()) {
+	ctx = withService(ctx, t.ServiceID)
+	start := time.Now()
+	return ctx, a.newLines(ctx, t, phase), func() { observePhase(ctx, phase, start) }
+}
+
 func (a *Activities) print(s string) {
 	a.outMu.Lock()
 	defer a.outMu.Unlock()

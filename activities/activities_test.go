@@ -140,7 +140,7 @@ func TestStopVMRefusesAnotherVM(t *testing.T) {
 		require.True(t, app.NonRetryable())
 		require.Contains(t, app.Message(), `the record describes name "ours.example.com", Proxmox has name "someone-else.example.com"`)
 	}
-	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(103, "ours.example.com"), Timing: timing})
+	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.VMInput{Target: target(103, "ours.example.com"), Timing: timing})
 	require.Equal(t, pipeline.ErrIdentityMismatch, appErr(t, err).Type())
 	// Nothing was sent that changes the VM.
 	require.Zero(t, f.requests(103, "POST", "/nodes/{node}/qemu/{vmid}/status/shutdown"))
@@ -229,26 +229,26 @@ func TestDeleteVM(t *testing.T) {
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve2", VMID: 113, Name: "moved", Status: "stopped"}))
 
 	var res activities.DeleteResult
-	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
+	f.execute(t, &res, f.acts.DeleteVM, activities.VMInput{Target: target(110, "ok"), Timing: timing})
 	require.Contains(t, texts(res.Lines), "DELETE VM vmid=110 node=pve1 purge=1\nVM deleted")
 	require.False(t, f.sim.VMExists(110))
 
 	// Gone cluster-wide before the DELETE: success, nothing sent.
-	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(110, "ok"), Timing: timing})
+	f.execute(t, &res, f.acts.DeleteVM, activities.VMInput{Target: target(110, "ok"), Timing: timing})
 	require.True(t, res.AlreadyGone)
 	require.Equal(t, 1, f.requests(110, "DELETE", "/nodes/{node}/qemu/{vmid}"))
 
-	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(111, "running"), Timing: timing})
+	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.VMInput{Target: target(111, "running"), Timing: timing})
 	app := appErr(t, err)
 	require.True(t, app.NonRetryable())
 	require.Equal(t, "VM 111 is running - destroy failed", app.Message())
 
-	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(112, "locked"), Timing: timing})
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.VMInput{Target: target(112, "locked"), Timing: timing})
 	app = appErr(t, err)
 	require.False(t, app.NonRetryable(), "a lock frees itself: Temporal retries within the DELETE policy")
 	require.Equal(t, "VM is locked (backup)", app.Message())
 
-	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(113, "moved"), Timing: timing})
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.VMInput{Target: target(113, "moved"), Timing: timing})
 	app = appErr(t, err)
 	require.True(t, app.NonRetryable())
 	require.Contains(t, app.Message(), "the cluster lists it on node pve2")
@@ -259,7 +259,7 @@ func TestDeleteVM(t *testing.T) {
 	require.NoError(t, f.sim.SetNodeOnline("pve2", false))
 	tg := target(114, "far")
 	tg.Node = "pve2"
-	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: tg, Timing: timing})
+	_, err = f.env.ExecuteActivity(f.acts.DeleteVM, activities.VMInput{Target: tg, Timing: timing})
 	require.False(t, appErr(t, err).NonRetryable())
 }
 
@@ -271,7 +271,7 @@ func TestDeleteVMResumesTheEarlierTask(t *testing.T) {
 	require.NoError(t, err)
 	f.env.SetHeartbeatDetails(activities.Progress{UPID: upid})
 	var res activities.DeleteResult
-	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(115, "r"), Timing: timing})
+	f.execute(t, &res, f.acts.DeleteVM, activities.VMInput{Target: target(115, "r"), Timing: timing})
 	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
 	require.Equal(t, 1, f.requests(115, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a retry must not send a second DELETE")
 }
@@ -339,7 +339,7 @@ func TestHAManagedVM(t *testing.T) {
 	f.execute(t, &res, f.acts.ForceStopVM, activities.StopInput{Target: target(130, "ha"), Timing: tm, ShutdownUPID: res.ShutdownUPID})
 	require.True(t, res.Stopped, texts(res.Lines))
 	var del activities.DeleteResult
-	f.execute(t, &del, f.acts.DeleteVM, activities.DeleteInput{Target: target(130, "ha"), Timing: tm})
+	f.execute(t, &del, f.acts.DeleteVM, activities.VMInput{Target: target(130, "ha"), Timing: tm})
 	require.False(t, f.sim.VMExists(130))
 }
 
@@ -347,7 +347,7 @@ func TestExpiredTokenFailsDeleteAtOnce(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 131, Name: "t", Status: "stopped"}))
 	f.sim.SetFault(pvesim.Fault{Kind: pvesim.FaultTokenExpired})
-	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.DeleteInput{Target: target(131, "t"), Timing: timing})
+	_, err := f.env.ExecuteActivity(f.acts.DeleteVM, activities.VMInput{Target: target(131, "t"), Timing: timing})
 	app := appErr(t, err)
 	require.True(t, app.NonRetryable())
 	require.Contains(t, app.Message(), "expired")
@@ -397,7 +397,7 @@ func TestDeleteVMRetryFindsTheRunningDestroyTask(t *testing.T) {
 		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second,
 			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 1500 * time.Millisecond, MaximumAttempts: 3}})
 		var res activities.DeleteResult
-		err := workflow.ExecuteActivity(ctx, acts.DeleteVM, activities.DeleteInput{Target: target(132, "slow"), Timing: timing}).Get(ctx, &res)
+		err := workflow.ExecuteActivity(ctx, acts.DeleteVM, activities.VMInput{Target: target(132, "slow"), Timing: timing}).Get(ctx, &res)
 		return res, err
 	}, workflow.RegisterOptions{Name: "deleteOnce"})
 	env.ExecuteWorkflow("deleteOnce")

@@ -29,10 +29,9 @@ type BackupsResult struct {
 // best effort: each error is logged and the next backup continues; it
 // never returns an error. Protected backups are left and reported.
 func (a *Activities) RemoveBackups(ctx context.Context, in BackupsInput) (BackupsResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseBackups, time.Now())
+	ctx, l, end := a.beginPhase(ctx, in.Target, pipeline.PhaseBackups)
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
-	l := a.newLines(ctx, t, pipeline.PhaseBackups)
 	res := BackupsResult{Deleted: []string{}, Left: []string{}, Errors: []string{}}
 	fail := func(format string, args ...any) {
 		l.add(format, args...)

@@ -54,13 +54,12 @@ type DeletableResult struct {
 // its backups and DNS records. A VM at (node, vmid) that is not ours fails
 // with ErrIdentityMismatch. It changes nothing on Proxmox.
 func (a *Activities) CheckDeletable(ctx context.Context, t pipeline.Target) (DeletableResult, error) {
-	ctx = withService(ctx, t.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseCheckDelete, time.Now())
+	ctx, l, end := a.beginPhase(ctx, t, pipeline.PhaseCheckDelete)
+	defer end()
 	c, err := a.client(t.Server)
 	if err != nil {
 		return DeletableResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrConfig, nil)
 	}
-	l := a.newLines(ctx, t, pipeline.PhaseCheckDelete)
 	res := DeletableResult{}
 	cfg, err := c.VMConfig(ctx, t.Node, t.VMID)
 	for try := 1; pve.ClassOf(err) == pve.ClassNodeUnreachable && try < unreachableTries; try++ {

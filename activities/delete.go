@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -12,11 +11,16 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
 
-// DeleteInput is DeleteVM's input.
-type DeleteInput struct {
+// VMInput is the input of DeleteVM and StartVM: the VM and the timing.
+type VMInput struct {
 	Target pipeline.Target `json:"target"`
 	Timing pipeline.Timing `json:"timing"`
 }
+
+// DeleteInput is DeleteVM's input under its former name.
+//
+// Deprecated: use VMInput.
+type DeleteInput = VMInput
 
 // DeleteResult is a successful DELETE.
 type DeleteResult struct {
@@ -34,15 +38,14 @@ type DeleteResult struct {
 // others are non-retryable, with Proxmox's reason as the message. A retry
 // that finds the destroy task of an earlier try waits for that task instead
 // of sending a second DELETE; one that finds the VM gone cluster-wide succeeds.
-func (a *Activities) DeleteVM(ctx context.Context, in DeleteInput) (DeleteResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseDelete, time.Now())
+func (a *Activities) DeleteVM(ctx context.Context, in VMInput) (DeleteResult, error) {
+	ctx, l, end := a.beginPhase(ctx, in.Target, pipeline.PhaseDelete)
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
 	c, err := a.client(t.Server)
 	if err != nil {
 		return DeleteResult{}, temporal.NewNonRetryableApplicationError(err.Error(), pipeline.ErrConfig, nil)
 	}
-	l := a.newLines(ctx, t, pipeline.PhaseDelete)
 	prev, resumed := lastProgress(ctx)
 	res := DeleteResult{}
 	fail := func(err error) (DeleteResult, error) {

@@ -31,7 +31,7 @@ func TestDeleteVMFreshRunFindsTheRunningDestroyTask(t *testing.T) {
 	require.NoError(t, err)
 
 	var res activities.DeleteResult
-	f.execute(t, &res, f.acts.DeleteVM, activities.DeleteInput{Target: target(140, "lost"), Timing: timing})
+	f.execute(t, &res, f.acts.DeleteVM, activities.VMInput{Target: target(140, "lost"), Timing: timing})
 	require.Contains(t, texts(res.Lines), "waiting for the destroy task of an earlier try")
 	require.Equal(t, 1, f.requests(140, "DELETE", "/nodes/{node}/qemu/{vmid}"), "a rerun must not send a second DELETE")
 	require.False(t, f.sim.VMExists(140))

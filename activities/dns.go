@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"net/netip"
-	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/dns"
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
@@ -20,9 +19,8 @@ type DNSResult struct {
 // PTR records (each IP) in every matching zone of every provider. Per-zone
 // and per-IP failures are lines, never errors: DNS never blocks termination.
 func (a *Activities) DeleteDNS(ctx context.Context, t pipeline.Target) (DNSResult, error) {
-	ctx = withService(ctx, t.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseDNS, time.Now())
-	l := a.newLines(ctx, t, pipeline.PhaseDNS)
+	ctx, l, end := a.beginPhase(ctx, t, pipeline.PhaseDNS)
+	defer end()
 	res := DNSResult{Results: []dns.Result{}, Errors: []string{}}
 	l.add("deleting DNS records")
 	target := dns.Target{FQDN: t.Domain}

@@ -93,7 +93,7 @@ func TestFleetOnOneNodeNeverStarvesTheStopPhase(t *testing.T) {
 				}
 				var dr activities.DeleteResult
 				if err := workflow.ExecuteActivity(opts(ctx, tm.DeleteTaskWindow+time.Minute, int32(tm.DeleteAttempts)), acts.DeleteVM,
-					activities.DeleteInput{Target: tg, Timing: tm}).Get(ctx, &dr); err != nil {
+					activities.VMInput{Target: tg, Timing: tm}).Get(ctx, &dr); err != nil {
 					failed = append(failed, fmt.Sprintf("vmid %d: %v", tg.VMID, err))
 				}
 			})

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"time"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
@@ -13,10 +12,9 @@ import (
 // afterwards is reported, not failed: DELETE decides, and Proxmox refuses
 // to destroy a running VM.
 func (a *Activities) ForceStopVM(ctx context.Context, in StopInput) (StopResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseForceStop, time.Now())
+	ctx, l, end := a.beginPhase(ctx, in.Target, pipeline.PhaseForceStop)
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
-	l := a.newLines(ctx, t, pipeline.PhaseForceStop)
 	prev, resumed := lastProgress(ctx)
 	c, st, done, err := a.inspect(ctx, t, l)
 	if done != nil || err != nil {

@@ -19,7 +19,7 @@ import (
 func TestStartVMStartsAStoppedVMOnce(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 130, Name: "back.example.com", Status: "stopped"}))
-	in := activities.StartInput{Target: target(130, "back.example.com"), Timing: timing}
+	in := activities.VMInput{Target: target(130, "back.example.com"), Timing: timing}
 	var res activities.StartResult
 	f.execute(t, &res, f.acts.StartVM, in)
 	require.Contains(t, texts(res.Lines), "restore: VM 130 running again")
@@ -37,9 +37,9 @@ func TestStartVMStartsAStoppedVMOnce(t *testing.T) {
 func TestStartVMRefusesAnotherVMOrNone(t *testing.T) {
 	f := newFx(t, nil)
 	require.NoError(t, f.sim.AddVM(pvesim.VMSpec{Node: "pve1", VMID: 131, Name: "someone-else.example.com", Status: "stopped"}))
-	_, err := f.env.ExecuteActivity(f.acts.StartVM, activities.StartInput{Target: target(131, "ours.example.com"), Timing: timing})
+	_, err := f.env.ExecuteActivity(f.acts.StartVM, activities.VMInput{Target: target(131, "ours.example.com"), Timing: timing})
 	require.Equal(t, pipeline.ErrIdentityMismatch, appErr(t, err).Type())
-	_, err = f.env.ExecuteActivity(f.acts.StartVM, activities.StartInput{Target: target(132, "gone.example.com"), Timing: timing})
+	_, err = f.env.ExecuteActivity(f.acts.StartVM, activities.VMInput{Target: target(132, "gone.example.com"), Timing: timing})
 	app := appErr(t, err)
 	require.Equal(t, pipeline.ErrNotFound, app.Type())
 	require.True(t, app.NonRetryable())

@@ -3,19 +3,12 @@ package activities
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pve"
 )
-
-// StartInput is the input of StartVM.
-type StartInput struct {
-	Target pipeline.Target `json:"target"`
-	Timing pipeline.Timing `json:"timing"`
-}
 
 // StartResult carries the restore's lines.
 type StartResult struct {
@@ -26,11 +19,10 @@ type StartResult struct {
 // status/start and the task's end. A VM that already runs is not started
 // twice (a retry after the task ended); a VM gone from the node, or not the
 // one the record describes, fails at once.
-func (a *Activities) StartVM(ctx context.Context, in StartInput) (StartResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, "restore", time.Now())
+func (a *Activities) StartVM(ctx context.Context, in VMInput) (StartResult, error) {
+	ctx, l, end := a.beginPhase(ctx, in.Target, "restore")
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
-	l := a.newLines(ctx, t, "restore")
 	c, err := a.client(t.Server)
 	if err != nil {
 		return StartResult{}, err

@@ -30,10 +30,9 @@ type StopResult struct {
 // lock timeout on the shutdown means the starter's shutdown is still running
 // and is not a failure. On retry it resumes the window from its heartbeat.
 func (a *Activities) StopVM(ctx context.Context, in StopInput) (StopResult, error) {
-	ctx = withService(ctx, in.Target.ServiceID)
-	defer observePhase(ctx, pipeline.PhaseStop, time.Now())
+	ctx, l, end := a.beginPhase(ctx, in.Target, pipeline.PhaseStop)
+	defer end()
 	t, tm := in.Target, in.Timing.WithDefaults()
-	l := a.newLines(ctx, t, pipeline.PhaseStop)
 	prev, resumed := lastProgress(ctx)
 	c, st, done, err := a.inspect(ctx, t, l)
 	if done != nil || err != nil {

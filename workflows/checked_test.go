@@ -180,6 +180,16 @@ func (f *fixture) update(name string, args ...any) *updateResult {
 	return u
 }
 
+// requireAnswered checks that the Update was accepted and completed
+// without an error, replying vmStatus.
+func (u *updateResult) requireAnswered(t *testing.T, vmStatus string) {
+	t.Helper()
+	require.True(t, u.accepted)
+	require.True(t, u.done)
+	require.NoError(t, u.err)
+	require.Equal(t, vmStatus, u.reply.VMStatus)
+}
+
 type updateCallbacks struct{ u *updateResult }
 
 func (c *updateCallbacks) Accept()          { c.u.accepted = true }
@@ -227,10 +237,7 @@ func TestAdminUpdateDeleteRecord(t *testing.T) {
 	f.env.RegisterDelayedCallback(func() { u = f.update(pipeline.UpdateDeleteRecord) }, time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, input())
 	require.Equal(t, "record-deleted", f.result(t).Outcome)
-	require.True(t, u.accepted)
-	require.True(t, u.done)
-	require.NoError(t, u.err)
-	require.Equal(t, "", u.reply.VMStatus)
+	u.requireAnswered(t, "")
 }
 
 // A run waiting after many attempts continues as new with what the next

@@ -138,7 +138,7 @@ func (r *run) waitGrace(ctx workflow.Context, tm pipeline.Timing, t pipeline.Tar
 // Proxmox did not start it: the run stays in its undo window.
 func (r *run) restore(ctx workflow.Context, tm pipeline.Timing, t pipeline.Target, reply workflow.Settable) (ok bool, err error) {
 	var st activities.StartResult
-	err = workflow.ExecuteActivity(startCtx(ctx, tm), a.StartVM, activities.StartInput{Target: t, Timing: tm}).Get(ctx, &st)
+	err = workflow.ExecuteActivity(startCtx(ctx, tm), a.StartVM, activities.VMInput{Target: t, Timing: tm}).Get(ctx, &st)
 	r.add(st.Lines)
 	if err != nil {
 		msg := fmt.Sprintf("admin: restore failed: %s; still in the undo window until %s", errText(err), r.status.GraceUntil.Format(time.RFC3339))

@@ -31,14 +31,8 @@ func (f *fixture) mockGrace(t *testing.T, startErr error) {
 		require.Equal(t, testDelay, in.Until.Sub(f.env.Now()).Round(time.Minute))
 		return activities.GraceResult{Lines: line("undo window")}, nil
 	}).Maybe()
-	f.env.OnActivity(a.LeaveGrace, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.GraceInput) (activities.GraceResult, error) {
-		f.record("leave")
-		return activities.GraceResult{Lines: line("undo window over")}, nil
-	}).Maybe()
-	f.env.OnActivity(a.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.StartInput) (activities.StartResult, error) {
-		f.record("start")
-		return activities.StartResult{Lines: line("restore: VM running again")}, startErr
-	}).Maybe()
+	answer(f, a.LeaveGrace, "leave", activities.GraceResult{Lines: line("undo window over")}, nil)
+	answer(f, a.StartVM, "start", activities.StartResult{Lines: line("restore: VM running again")}, startErr)
 	f.env.OnActivity(a.RecordRestore, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GraceInput) (activities.GraceResult, error) {
 		f.record("restore:" + in.To)
 		return activities.GraceResult{Lines: line("restored: vm_status=" + in.To)}, nil
@@ -114,10 +108,7 @@ func TestRestoreDuringGrace(t *testing.T) {
 	f.env.RegisterDelayedCallback(func() { u = f.update(pipeline.UpdateRestore) }, 71*time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, graceInput())
 	require.Equal(t, "restored", f.result(t).Outcome)
-	require.True(t, u.accepted)
-	require.True(t, u.done)
-	require.NoError(t, u.err)
-	require.Equal(t, "ready", u.reply.VMStatus)
+	u.requireAnswered(t, "ready")
 	require.Equal(t, []string{"load", "stop", "grace", "start", "restore:ready"}, f.calls)
 	st := f.status(t)
 	require.Equal(t, pipeline.PhaseDone, st.Phase)
@@ -145,9 +136,7 @@ func TestDestroyNowSkipsTheRestOfGrace(t *testing.T) {
 	}, 2*time.Hour)
 	f.env.ExecuteWorkflow(TerminateWorkflow, graceInput())
 	require.Equal(t, "terminated", f.result(t).Outcome)
-	require.True(t, u.accepted)
-	require.NoError(t, u.err)
-	require.Equal(t, "terminate", u.reply.VMStatus)
+	u.requireAnswered(t, "terminate")
 }
 
 // Restore and destroy-now outside the undo window are each rejected with

@@ -89,7 +89,7 @@ func (s *standIns) DeleteDNS(_ context.Context, _ pipeline.Target) (activities.D
 	return activities.DNSResult{Lines: now("deleting DNS records")}, nil
 }
 
-func (s *standIns) DeleteVM(ctx context.Context, in activities.DeleteInput) (activities.DeleteResult, error) {
+func (s *standIns) DeleteVM(ctx context.Context, in activities.VMInput) (activities.DeleteResult, error) {
 	n := s.count(in.Target.ServiceID, "delete")
 	switch {
 	case in.Target.ServiceID == svcRetry && n == 1:
@@ -127,7 +127,7 @@ func (s *standIns) LeaveGrace(_ context.Context, _ activities.GraceInput) (activ
 	return activities.GraceResult{Lines: now("undo window over: vm_status=terminate, destroying")}, nil
 }
 
-func (s *standIns) StartVM(_ context.Context, _ activities.StartInput) (activities.StartResult, error) {
+func (s *standIns) StartVM(_ context.Context, _ activities.VMInput) (activities.StartResult, error) {
 	return activities.StartResult{Lines: now("restore: VM running again")}, nil
 }
 

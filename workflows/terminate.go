@@ -119,9 +119,7 @@ func TerminateWorkflow(ctx workflow.Context, in pipeline.Input) (pipeline.Result
 				return pipeline.Result{}, err
 			}
 			if ok {
-				r.status.Result = "success"
-				r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
-				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+				return r.terminated(ctx), nil
 			}
 			res, again, err := waitForAdmin(ctx, r, resetCh, deleteCh)
 			if err != nil || !again {
@@ -151,9 +149,7 @@ func (r *run) loop(ctx workflow.Context, in pipeline.Input, tm pipeline.Timing, 
 				return pipeline.Result{}, err
 			}
 			if ok {
-				r.status.Result = "success"
-				r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
-				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}, nil
+				return r.terminated(ctx), nil
 			}
 			if r.grace.restored {
 				return pipeline.Result{ServiceID: in.ServiceID, Outcome: "restored", Attempts: r.status.Attempt}, nil
@@ -173,6 +169,14 @@ func (r *run) loop(ctx workflow.Context, in pipeline.Input, tm pipeline.Timing, 
 			return res, err
 		}
 	}
+}
+
+// terminated ends the run after an attempt that deleted the VM and
+// cleaned the database: result success, vm_status remove.
+func (r *run) terminated(ctx workflow.Context) pipeline.Result {
+	r.status.Result = "success"
+	r.set(ctx, pipeline.PhaseDone, dbmodel.StatusRemove)
+	return pipeline.Result{ServiceID: r.status.ServiceID, Outcome: "terminated", Attempts: r.status.Attempt}
 }
 
 // attempt runs the pipeline once. ok is true when the VM is deleted and the
@@ -263,7 +267,7 @@ func attempt(ctx workflow.Context, tm pipeline.Timing, r *run, resetCh, deleteCh
 	r.set(ctx, pipeline.PhaseDelete, "")
 	var del activities.DeleteResult
 	for round := 1; ; round++ {
-		err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.DeleteInput{Target: t, Timing: tm}).Get(ctx, &del)
+		err = workflow.ExecuteActivity(deleteCtx(ctx, tm), a.DeleteVM, activities.VMInput{Target: t, Timing: tm}).Get(ctx, &del)
 		r.add(del.Lines)
 		var to *temporal.TimeoutError
 		if err == nil || !errors.As(err, &to) || round >= maxDeleteRounds {

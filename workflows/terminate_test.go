@@ -39,6 +39,15 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) record(name string) { f.calls = append(f.calls, name) }
 
+// answer mocks the activity fn: each call records name and returns res
+// and err.
+func answer[In, Res any](f *fixture, fn func(context.Context, In) (Res, error), name string, res Res, err error) {
+	f.env.OnActivity(fn, mock.Anything, mock.Anything).Return(func(context.Context, In) (Res, error) {
+		f.record(name)
+		return res, err
+	}).Maybe()
+}
+
 // happy mocks every phase as succeeding; tests override single phases.
 func (f *fixture) mockAll(t *testing.T, attempt *int) {
 	f.env.OnActivity(a.LoadTarget, mock.Anything, 42).Return(func(_ context.Context, _ int) (activities.LoadResult, error) {
@@ -49,14 +58,8 @@ func (f *fixture) mockAll(t *testing.T, attempt *int) {
 		return activities.LoadResult{Target: tg, Lines: line("[terminate] starting")}, nil
 	}).Maybe()
 	f.env.OnActivity(a.CheckDeletable, mock.Anything, mock.Anything).Return(activities.DeletableResult{}, nil).Maybe()
-	f.env.OnActivity(a.RemoveBackups, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.BackupsInput) (activities.BackupsResult, error) {
-		f.record("backups")
-		return activities.BackupsResult{Lines: line("backups removed")}, nil
-	}).Maybe()
-	f.env.OnActivity(a.DeleteDNS, mock.Anything, mock.Anything).Return(func(_ context.Context, _ pipeline.Target) (activities.DNSResult, error) {
-		f.record("dns")
-		return activities.DNSResult{Lines: line("deleting DNS records")}, nil
-	}).Maybe()
+	answer(f, a.RemoveBackups, "backups", activities.BackupsResult{Lines: line("backups removed")}, nil)
+	answer(f, a.DeleteDNS, "dns", activities.DNSResult{Lines: line("deleting DNS records")}, nil)
 	f.env.OnActivity(a.CleanDB, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishInput) (activities.FinishResult, error) {
 		f.record("cleandb")
 		require.Equal(t, pipeline.PhaseCleanDB, in.Phase)
@@ -70,17 +73,11 @@ func (f *fixture) mockAll(t *testing.T, attempt *int) {
 		f.record("status:" + in.Status)
 		return activities.AdminResult{Lines: line("admin: vm_status set to " + in.Status)}, nil
 	}).Maybe()
-	f.env.OnActivity(a.DeleteVMRecord, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AdminInput) (activities.AdminResult, error) {
-		f.record("delete-record")
-		return activities.AdminResult{}, nil
-	}).Maybe()
+	answer(f, a.DeleteVMRecord, "delete-record", activities.AdminResult{}, nil)
 }
 
 func (f *fixture) stop(stopped bool, err error) {
-	f.env.OnActivity(a.StopVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.StopInput) (activities.StopResult, error) {
-		f.record("stop")
-		return activities.StopResult{Stopped: stopped, ShutdownUPID: "UPID:pve1:1", Lines: line("stop request sent")}, err
-	}).Maybe()
+	answer(f, a.StopVM, "stop", activities.StopResult{Stopped: stopped, ShutdownUPID: "UPID:pve1:1", Lines: line("stop request sent")}, err)
 }
 
 func (f *fixture) force(stopped bool) {
@@ -93,7 +90,7 @@ func (f *fixture) force(stopped bool) {
 // deletes makes DeleteVM return the given errors in turn (nil = success).
 func (f *fixture) deletes(errs ...error) {
 	i := 0
-	f.env.OnActivity(a.DeleteVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.DeleteInput) (activities.DeleteResult, error) {
+	f.env.OnActivity(a.DeleteVM, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.VMInput) (activities.DeleteResult, error) {
 		f.record("delete")
 		err := errs[min(i, len(errs)-1)]
 		i++
