@@ -133,6 +133,12 @@ func (f fixture) rev4bLine(status, tail string) string {
 	return fmt.Sprintf("rev-del %s [%s] %s ← %s%s", status, label, f.rev4, f.ip4b, tail)
 }
 
+// found is what a run with status OK (Cleanup) or PLAN (Plan) says of
+// populate's records of f's target: its A and AAAA and both PTR records.
+func (f fixture) found(status string) []string {
+	return []string{f.fwdLine(status, ""), f.fwdLine(status, ""), f.rev4Line(status, ""), f.rev6Line(status, "")}
+}
+
 // noRecords is what a cleanup that finds none of f's records says.
 func (f fixture) noRecords() []string {
 	return []string{f.fwdLine("SKIP", " : no record"), f.rev4Line("SKIP", " : no record"), f.rev6Line("SKIP", " : no record")}
@@ -227,12 +233,7 @@ func Run(t *testing.T, b Backend) {
 		var calls []dns.Call
 		p := build(t, b.Config(label, b.URL()), func(c dns.Call) { calls = append(calls, c) })
 		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			f.fwdLine("OK", ""),
-			f.fwdLine("OK", ""),
-			f.rev4Line("OK", ""),
-			f.rev6Line("OK", ""),
-		)
+		expect(t, rs, f.found("OK")...)
 		types := map[string]bool{}
 		for _, r := range rs {
 			if r.Op == dns.OpForward {
@@ -266,12 +267,7 @@ func Run(t *testing.T, b Backend) {
 		before := b.Records(t, f.fwd)
 		p := build(t, b.Config(label, b.URL()), nil)
 		rs := dns.Plan(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			f.fwdLine("PLAN", ""),
-			f.fwdLine("PLAN", ""),
-			f.rev4Line("PLAN", ""),
-			f.rev6Line("PLAN", ""),
-		)
+		expect(t, rs, f.found("PLAN")...)
 		sameRecs(t, "forward zone unchanged", b.Records(t, f.fwd), before...)
 		sameRecs(t, "ptr4 unchanged", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", f.fqdn})
 	})
@@ -325,8 +321,7 @@ func Run(t *testing.T, b Backend) {
 			if dry {
 				run, status = dns.Plan, "PLAN"
 			}
-			expect(t, run(ctx, []dns.Provider{p}, f.target()),
-				f.fwdLine(status, ""), f.fwdLine(status, ""), f.rev4Line(status, ""), f.rev6Line(status, ""))
+			expect(t, run(ctx, []dns.Provider{p}, f.target()), f.found(status)...)
 			readOnce(t, b, px, fmt.Sprintf("dry=%v, A, AAAA and two PTR in three zones", dry), 3)
 		}
 	})
