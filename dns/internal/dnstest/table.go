@@ -109,6 +109,15 @@ func (f fixture) populate(t testing.TB, b Backend) {
 	b.AddRecord(t, f.rev6, f.rn6, "PTR", f.fqdn+".")
 }
 
+// threeA creates f's zones with one A rrset at f's name: ip4, ip4b and
+// 198.51.100.9, which no target has.
+func (f fixture) threeA(t testing.TB, b Backend) {
+	f.zones(t, b)
+	b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
+	b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
+	b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+}
+
 // clean runs dns.Cleanup for f's target with a provider built from cfg.
 func (f fixture) clean(t testing.TB, cfg core.ProviderConfig) []dns.Result {
 	t.Helper()
@@ -330,10 +339,7 @@ func Run(t *testing.T, b Backend) {
 	// second delete of the rrset starts from what the first one left.
 	t.Run("one read of each zone with two deletes in one rrset", func(t *testing.T) {
 		f := next()
-		f.zones(t, b)
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		f.threeA(t, b)
 		b.AddRecord(t, f.fwd, f.fqdn, "AAAA", f.ip6.String())
 		b.AddRecord(t, f.rev4, f.rn4, "PTR", f.fqdn+".")
 		b.AddRecord(t, f.rev4, f.rn4b, "PTR", f.fqdn+".")
@@ -358,10 +364,7 @@ func Run(t *testing.T, b Backend) {
 	// run not knowing the zone: the next delete in the rrset must not undo it.
 	t.Run("a delete whose answer is lost is not undone by the next", func(t *testing.T) {
 		f := next()
-		f.zones(t, b)
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		f.threeA(t, b)
 		px := NewFaultProxy(b.URL())
 		t.Cleanup(px.Close)
 		first := true
