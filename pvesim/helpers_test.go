@@ -181,11 +181,7 @@ func waitTask(t *testing.T, base, node, upid string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		r := call(t, base, "GET", "/nodes/"+node+"/tasks/"+upid+"/status", nil)
-		if r.Code != 200 {
-			t.Fatalf("task status: %s %s", r.Status, r.Raw)
-		}
-		d := r.dataMap(t)
+		d := taskStatus(t, base, node, upid)
 		if d["status"] == "stopped" {
 			return d
 		}
@@ -196,6 +192,8 @@ func waitTask(t *testing.T, base, node, upid string) map[string]any {
 	}
 }
 
+// taskStatus is the task's status object as GET .../tasks/{upid}/status
+// answers it.
 func taskStatus(t *testing.T, base, node, upid string) map[string]any {
 	t.Helper()
 	r := call(t, base, "GET", "/nodes/"+node+"/tasks/"+upid+"/status", nil)

@@ -95,6 +95,24 @@ func TestUnknownRouteAndEarlyErrors(t *testing.T) {
 	}
 }
 
+// decodeURLEncoded decodes as pve-http-server's Perl does: only '%' and two
+// hex digits is an escape, and the decoded bytes need not be UTF-8 text.
+func TestDecodeURLEncodedLikePerl(t *testing.T) {
+	got := decodeURLEncoded("a=1&b=x+y;c=%41%zz%4&%%41=v&d=%C3%A9%ff&e=&f=a=b&r=1&r=2")
+	want := map[string]pval{
+		"a": {S: "1"}, "b": {S: "x y"}, "c": {S: "A%zz%4"}, "%A": {S: "v"}, "d": {S: "\xc3\xa9\xff"},
+		"e": {Kind: pvNull}, "f": {S: "a"}, "r": {S: "1\x002"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d keys %+v, want %d", len(got), got, len(want))
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%q: got %+v, want %+v", k, got[k], w)
+		}
+	}
+}
+
 func TestParameterVerification(t *testing.T) {
 	_, base := startSim(t, fastOpts(), VMSpec{Node: "pve1", VMID: 100, Status: "stopped"})
 	r := call(t, base, "DELETE", "/nodes/pve1/qemu/100", url.Values{"bogus": {"1"}})

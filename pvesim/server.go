@@ -452,20 +452,15 @@ func decodeURLEncoded(data string) map[string]pval {
 	return res
 }
 
+// rePercent is decode_urlencoded's s/%([0-9a-fA-F][0-9a-fA-F])/chr(hex($1))/eg:
+// any other '%' stays as it is.
+var rePercent = regexp.MustCompile(`%[0-9a-fA-F]{2}`)
+
 func unescapeForm(s string) string {
-	s = strings.ReplaceAll(s, "+", " ")
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return rePercent.ReplaceAllStringFunc(strings.ReplaceAll(s, "+", " "), func(m string) string {
+		n, _ := strconv.ParseUint(m[1:], 16, 8)
+		return string([]byte{byte(n)})
+	})
 }
 
 // parseJSONParams decodes an application/json body (decode_json) into

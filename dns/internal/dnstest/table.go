@@ -109,6 +109,15 @@ func (f fixture) populate(t testing.TB, b Backend) {
 	b.AddRecord(t, f.rev6, f.rn6, "PTR", f.fqdn+".")
 }
 
+// threeA creates f's zones with one A rrset at f's name: ip4, ip4b and
+// 198.51.100.9, which no target has.
+func (f fixture) threeA(t testing.TB, b Backend) {
+	f.zones(t, b)
+	b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
+	b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
+	b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+}
+
 // clean runs dns.Cleanup for f's target with a provider built from cfg.
 func (f fixture) clean(t testing.TB, cfg core.ProviderConfig) []dns.Result {
 	t.Helper()
@@ -131,6 +140,12 @@ func (f fixture) rev6Line(status, tail string) string {
 
 func (f fixture) rev4bLine(status, tail string) string {
 	return fmt.Sprintf("rev-del %s [%s] %s ← %s%s", status, label, f.rev4, f.ip4b, tail)
+}
+
+// found is what a run with status OK (Cleanup) or PLAN (Plan) says of
+// populate's records of f's target: its A and AAAA and both PTR records.
+func (f fixture) found(status string) []string {
+	return []string{f.fwdLine(status, ""), f.fwdLine(status, ""), f.rev4Line(status, ""), f.rev6Line(status, "")}
 }
 
 // noRecords is what a cleanup that finds none of f's records says.
@@ -227,12 +242,7 @@ func Run(t *testing.T, b Backend) {
 		var calls []dns.Call
 		p := build(t, b.Config(label, b.URL()), func(c dns.Call) { calls = append(calls, c) })
 		rs := dns.Cleanup(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			f.fwdLine("OK", ""),
-			f.fwdLine("OK", ""),
-			f.rev4Line("OK", ""),
-			f.rev6Line("OK", ""),
-		)
+		expect(t, rs, f.found("OK")...)
 		types := map[string]bool{}
 		for _, r := range rs {
 			if r.Op == dns.OpForward {
@@ -266,12 +276,7 @@ func Run(t *testing.T, b Backend) {
 		before := b.Records(t, f.fwd)
 		p := build(t, b.Config(label, b.URL()), nil)
 		rs := dns.Plan(ctx, []dns.Provider{p}, f.target())
-		expect(t, rs,
-			f.fwdLine("PLAN", ""),
-			f.fwdLine("PLAN", ""),
-			f.rev4Line("PLAN", ""),
-			f.rev6Line("PLAN", ""),
-		)
+		expect(t, rs, f.found("PLAN")...)
 		sameRecs(t, "forward zone unchanged", b.Records(t, f.fwd), before...)
 		sameRecs(t, "ptr4 unchanged", at(b.Records(t, f.rev4), f.rn4), Rec{f.rn4, "PTR", f.fqdn})
 	})
@@ -325,8 +330,7 @@ func Run(t *testing.T, b Backend) {
 			if dry {
 				run, status = dns.Plan, "PLAN"
 			}
-			expect(t, run(ctx, []dns.Provider{p}, f.target()),
-				f.fwdLine(status, ""), f.fwdLine(status, ""), f.rev4Line(status, ""), f.rev6Line(status, ""))
+			expect(t, run(ctx, []dns.Provider{p}, f.target()), f.found(status)...)
 			readOnce(t, b, px, fmt.Sprintf("dry=%v, A, AAAA and two PTR in three zones", dry), 3)
 		}
 	})
@@ -335,10 +339,7 @@ func Run(t *testing.T, b Backend) {
 	// second delete of the rrset starts from what the first one left.
 	t.Run("one read of each zone with two deletes in one rrset", func(t *testing.T) {
 		f := next()
-		f.zones(t, b)
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		f.threeA(t, b)
 		b.AddRecord(t, f.fwd, f.fqdn, "AAAA", f.ip6.String())
 		b.AddRecord(t, f.rev4, f.rn4, "PTR", f.fqdn+".")
 		b.AddRecord(t, f.rev4, f.rn4b, "PTR", f.fqdn+".")
@@ -363,10 +364,7 @@ func Run(t *testing.T, b Backend) {
 	// run not knowing the zone: the next delete in the rrset must not undo it.
 	t.Run("a delete whose answer is lost is not undone by the next", func(t *testing.T) {
 		f := next()
-		f.zones(t, b)
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", f.ip4b.String())
-		b.AddRecord(t, f.fwd, f.fqdn, "A", "198.51.100.9")
+		f.threeA(t, b)
 		px := NewFaultProxy(b.URL())
 		t.Cleanup(px.Close)
 		first := true

@@ -9,7 +9,6 @@
 package pdnsfake
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -34,7 +33,7 @@ type Server struct {
 	ServerID string // "localhost"
 
 	dnstest.Double
-	api   *powerdns.Provider
+	pdnstest.Client
 	mu    sync.Mutex
 	zones map[string]*zone // by canonical absolute name
 }
@@ -53,11 +52,11 @@ type zone struct {
 func NewServer() *Server {
 	s := &Server{APIKey: dnstest.RandomHex(16), ServerID: "localhost", zones: map[string]*zone{}}
 	s.URL = s.Serve(s.serve)
-	api, err := powerdns.New(s.Config("pdnsfake"), nil)
+	c, err := pdnstest.NewClient(s.Config("pdnsfake"))
 	if err != nil {
 		panic(err) // the config built above is always valid
 	}
-	s.api = api
+	s.Client = c
 	return s
 }
 
@@ -70,40 +69,6 @@ func (s *Server) Stop() error { s.Close(); return nil }
 // Config returns a provider config for this fake, labelled name.
 func (s *Server) Config(name string) core.ProviderConfig {
 	return core.ProviderConfig{Kind: core.KindPowerDNS, Name: name, URL: s.URL, APIKey: s.APIKey, ServerID: s.ServerID}
-}
-
-func (s *Server) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
-}
-
-// CreateZone creates a Native zone (SOA and one NS record added, as the
-// real server does) with optional rrsets (ChangeType defaults to REPLACE).
-func (s *Server) CreateZone(name string, rrsets ...powerdns.RRset) error {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	return pdnstest.CreateZoneVia(ctx, s.api, name, rrsets...)
-}
-
-// AddRecord appends one record to the rrset (name, type) through the API.
-func (s *Server) AddRecord(zoneName, name, rtype, content string, ttl int) error {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	return pdnstest.AddRecordVia(ctx, s.api, ZoneID(core.Absolute(zoneName)), name, rtype, content, ttl)
-}
-
-// Records returns the zone's rrsets through the API.
-func (s *Server) Records(zoneName string) ([]powerdns.RRset, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	zi, err := s.find(ctx, zoneName)
-	if err != nil {
-		return nil, err
-	}
-	return zi.RRsets, nil
-}
-
-func (s *Server) find(ctx context.Context, zoneName string) (*powerdns.ZoneInfo, error) {
-	return s.api.GetZone(ctx, ZoneID(core.Absolute(zoneName)))
 }
 
 // ZoneID encodes a zone name the way pdns_server makes zone ids: bytes

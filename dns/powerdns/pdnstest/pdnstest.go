@@ -76,11 +76,11 @@ type Server struct {
 	DNSAddr  string // 127.0.0.1:PORT answering DNS over UDP and TCP
 	Dir      string // holds the sqlite database
 
+	Client
 	sockDir string
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logs    *testenv.Buffer
-	api     *powerdns.Provider
 	stop    sync.Once
 	stopErr error
 }
@@ -217,7 +217,7 @@ func launch(dir, dbPath string, o Options) (*Server, error) {
 		_ = s.cmd.Wait()
 		close(s.exited)
 	}()
-	s.api, err = powerdns.New(s.Config("pdnstest"), nil)
+	s.Client, err = NewClient(s.Config("pdnstest"))
 	if err != nil {
 		_ = s.Stop()
 		return nil, err
@@ -281,13 +281,25 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
-func (s *Server) ctx() (context.Context, context.CancelFunc) {
+// Client seeds and reads zones through a PowerDNS API, the real server's
+// (Server) or pdnsfake's: both embed one. Each call has 10 seconds.
+type Client struct {
+	api *powerdns.Provider
+}
+
+// NewClient is a Client of the API cfg configures.
+func NewClient(cfg core.ProviderConfig) (Client, error) {
+	api, err := powerdns.New(cfg, nil)
+	return Client{api: api}, err
+}
+
+func (c Client) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 10*time.Second)
 }
 
 // zoneID finds the API id of a zone by name.
-func (s *Server) zoneID(ctx context.Context, zone string) (string, error) {
-	zs, err := s.api.ListZones(ctx)
+func (c Client) zoneID(ctx context.Context, zone string) (string, error) {
+	zs, err := c.api.ListZones(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -301,10 +313,10 @@ func (s *Server) zoneID(ctx context.Context, zone string) (string, error) {
 
 // CreateZone creates a Native zone (SOA and an NS record are added by the
 // server) with optional initial rrsets; their ChangeType defaults to REPLACE.
-func (s *Server) CreateZone(name string, rrsets ...powerdns.RRset) error {
-	ctx, cancel := s.ctx()
+func (c Client) CreateZone(name string, rrsets ...powerdns.RRset) error {
+	ctx, cancel := c.ctx()
 	defer cancel()
-	return CreateZoneVia(ctx, s.api, name, rrsets...)
+	return CreateZoneVia(ctx, c.api, name, rrsets...)
 }
 
 // CreateZoneVia creates a Native zone with optional rrsets through any
@@ -323,35 +335,14 @@ func CreateZoneVia(ctx context.Context, api *powerdns.Provider, name string, rrs
 
 // AddRecord adds one record to the rrset (name, type), creating it when
 // absent; names may omit the trailing dot.
-func (s *Server) AddRecord(zone, name, rtype, content string, ttl int) error {
-	ctx, cancel := s.ctx()
+func (c Client) AddRecord(zone, name, rtype, content string, ttl int) error {
+	ctx, cancel := c.ctx()
 	defer cancel()
-	id, err := s.zoneID(ctx, zone)
+	id, err := c.zoneID(ctx, zone)
 	if err != nil {
 		return err
 	}
-	return AddRecordVia(ctx, s.api, id, name, rtype, content, ttl)
-}
-
-// Records returns the zone's rrsets as the API reports them.
-func (s *Server) Records(zone string) ([]powerdns.RRset, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	id, err := s.zoneID(ctx, zone)
-	if err != nil {
-		return nil, err
-	}
-	zi, err := s.api.GetZone(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return zi.RRsets, nil
-}
-
-// AddRecordVia appends a record to an rrset through any PowerDNS API (the
-// real server or pdnsfake).
-func AddRecordVia(ctx context.Context, api *powerdns.Provider, zoneID, name, rtype, content string, ttl int) error {
-	zi, err := api.GetZone(ctx, zoneID)
+	zi, err := c.api.GetZone(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -364,7 +355,22 @@ func AddRecordVia(ctx context.Context, api *powerdns.Provider, zoneID, name, rty
 		}
 	}
 	rs.Records = append(rs.Records, powerdns.Record{Content: content})
-	return api.Patch(ctx, zoneID, []powerdns.RRset{rs})
+	return c.api.Patch(ctx, id, []powerdns.RRset{rs})
+}
+
+// Records returns the zone's rrsets as the API reports them.
+func (c Client) Records(zone string) ([]powerdns.RRset, error) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	id, err := c.zoneID(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	zi, err := c.api.GetZone(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return zi.RRsets, nil
 }
 
 // freePort finds a loopback port free for TCP (and UDP when udp is set).

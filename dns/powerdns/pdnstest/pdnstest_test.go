@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
 )
 
 // fatalTB records Fatalf instead of stopping the test.
@@ -47,12 +49,7 @@ func TestServerLifecycle(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/servers/localhost", nil)
 	req.Header.Set("X-API-Key", s.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp, _ := dnstest.Do(t, req); resp.StatusCode != http.StatusOK {
 		t.Fatalf("API status %d", resp.StatusCode)
 	}
 	if err := s.CreateZone("life.test"); err != nil {
