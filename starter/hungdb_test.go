@@ -43,7 +43,9 @@ proxmox:
 
 	var out, errOut bytes.Buffer
 	code := make(chan int, 1)
-	go func() { code <- run([]string{"terminate", "--service-id", "5", "--config", path, "--timeout", "1s"}, &out, &errOut) }()
+	go func() {
+		code <- run([]string{"terminate", "--service-id", "5", "--config", path, "--timeout", "1s"}, &out, &errOut)
+	}()
 	select {
 	case c := <-code:
 		require.Equal(t, exitError, c)
