@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,33 +9,17 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // A database that accepts the connection and never answers: the click ends
 // with its --timeout, one error line and exit 1, instead of hanging until
 // WHMCS kills it.
 func TestClickOnADatabaseThatNeverAnswersEndsWithItsTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	held := make(chan net.Conn, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held <- c
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for len(held) > 0 {
-			(<-held).Close()
-		}
-	})
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(`temporal: {address: "127.0.0.1:1"}
-database: {driver: mysql, dsn: "whmcs:pw-hung-123@tcp(`+ln.Addr().String()+`)/whmcs"}
+database: {driver: mysql, dsn: "whmcs:pw-hung-123@tcp(`+testenv.HangingServer(t)+`)/whmcs"}
 proxmox:
   - {name: pve, url: "https://127.0.0.1:1", token_id: "t@pve!w", token_secret: "s-hung-456", insecure: true}
 `), 0o600))
