@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 const testAuth = "PVEAPIToken=" + DefaultTokenID + "=" + DefaultTokenSecret
@@ -125,12 +127,7 @@ func callJSON(t *testing.T, base, method, path string, payload any) apiResult {
 
 func doReq(t *testing.T, req *http.Request) apiResult {
 	t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	res, raw := testenv.Do(t, req)
 	r := apiResult{Code: res.StatusCode, Status: res.Status, Header: res.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns/cloudflare/cftest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/core"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 type backend struct {
@@ -148,7 +149,7 @@ func TestDoubleEnvelope(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		resp, body := dnstest.Do(t, req)
+		resp, body := testenv.Do(t, req)
 		var env map[string]json.RawMessage
 		if err := json.Unmarshal(body, &env); err != nil {
 			t.Fatalf("%s: not JSON: %s", path, body)

@@ -11,6 +11,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnsfake"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnstest"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // server is what pdnstest.Server and pdnsfake.Server have in common.
@@ -178,7 +179,7 @@ func TestFakeMatchesRealServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("X-API-Key", key)
-		resp, b := dnstest.Do(t, req)
+		resp, b := testenv.Do(t, req)
 		return resp.StatusCode, resp.Header.Get("Content-Type"), strings.TrimSpace(string(b))
 	}
 	for _, s := range steps {

@@ -3,7 +3,6 @@ package dnstest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -30,19 +29,6 @@ func Start[S interface{ Close() }](t testing.TB, newServer func() S) S {
 	s := newServer()
 	t.Cleanup(s.Close)
 	return s
-}
-
-// Do sends req with the default client and returns the response with its
-// body read (and closed); a failed request fails the test.
-func Do(t testing.TB, req *http.Request) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
 }
 
 // RandomHex is n random bytes, hex-encoded: API keys and record ids.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/proxmox-terminate/proxmox-terminate/dns/internal/dnstest"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // fatalTB records Fatalf instead of stopping the test.
@@ -49,7 +49,7 @@ func TestServerLifecycle(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/servers/localhost", nil)
 	req.Header.Set("X-API-Key", s.APIKey)
-	if resp, _ := dnstest.Do(t, req); resp.StatusCode != http.StatusOK {
+	if resp, _ := testenv.Do(t, req); resp.StatusCode != http.StatusOK {
 		t.Fatalf("API status %d", resp.StatusCode)
 	}
 	if err := s.CreateZone("life.test"); err != nil {
