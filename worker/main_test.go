@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,13 +28,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // workerBinary is the real worker binary running on a stack of its own,
 // with the starter built beside it.
 type workerBinary struct {
@@ -54,8 +46,10 @@ func startWorkerBinary(t *testing.T, o stack.Options) workerBinary {
 	st, err := stack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(st.Stop)
+	addr, err := testenv.FreeAddr()
+	require.NoError(t, err)
 	bin := t.TempDir()
-	wb := workerBinary{st: st, starter: testenv.BuildBinary(t, "starter", bin), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: freeAddr(t)}
+	wb := workerBinary{st: st, starter: testenv.BuildBinary(t, "starter", bin), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: addr}
 	w := exec.Command(testenv.BuildBinary(t, "worker", bin), "--config", st.ConfigPath, "--http-addr", wb.addr)
 	w.Stdout, w.Stderr = wb.out, wb.errOut
 	require.NoError(t, w.Start())
