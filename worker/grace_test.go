@@ -30,8 +30,7 @@ func TestUndoWindowSurvivesAWorkerSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	workerBin, starterBin := testenv.BuildBinary(t, "worker", dir), testenv.BuildBinary(t, "starter", dir)
 	worker := func(name string) (*testenv.Proc, string) {
-		addr, err := testenv.FreeAddr()
-		require.NoError(t, err)
+		addr := testenv.Addr(t)
 		p := &testenv.Proc{Name: name, Path: workerBin, Args: []string{"--config", st.ConfigPath, "--http-addr", addr},
 			Log: filepath.Join(dir, name+".log"), Group: true}
 		require.NoError(t, p.Start())

@@ -46,10 +46,8 @@ func startWorkerBinary(t *testing.T, o stack.Options) workerBinary {
 	st, err := stack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(st.Stop)
-	addr, err := testenv.FreeAddr()
-	require.NoError(t, err)
 	bin := t.TempDir()
-	wb := workerBinary{st: st, starter: testenv.BuildBinary(t, "starter", bin), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: addr}
+	wb := workerBinary{st: st, starter: testenv.BuildBinary(t, "starter", bin), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: testenv.Addr(t)}
 	w := exec.Command(testenv.BuildBinary(t, "worker", bin), "--config", st.ConfigPath, "--http-addr", wb.addr)
 	w.Stdout, w.Stderr = wb.out, wb.errOut
 	require.NoError(t, w.Start())
