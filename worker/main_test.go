@@ -46,9 +46,8 @@ func startWorkerBinary(t *testing.T, o stack.Options) workerBinary {
 	st, err := stack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(st.Stop)
-	bin := t.TempDir()
-	wb := workerBinary{st: st, starter: testenv.BuildBinary(t, "starter", bin), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: testenv.Addr(t)}
-	w := exec.Command(testenv.BuildBinary(t, "worker", bin), "--config", st.ConfigPath, "--http-addr", wb.addr)
+	wb := workerBinary{st: st, starter: testenv.Binary(t, "starter"), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: testenv.Addr(t)}
+	w := exec.Command(testenv.Binary(t, "worker"), "--config", st.ConfigPath, "--http-addr", wb.addr)
 	w.Stdout, w.Stderr = wb.out, wb.errOut
 	require.NoError(t, w.Start())
 	t.Cleanup(func() { _ = w.Process.Kill(); _ = w.Wait() })
@@ -176,7 +175,7 @@ func TestGrafanaDashboardNamesExportedMetrics(t *testing.T) {
 }
 
 func TestWorkerRefusesABadConfig(t *testing.T) {
-	bin := testenv.BuildBinary(t, "worker", t.TempDir())
+	bin := testenv.Binary(t, "worker")
 	cfg := t.TempDir() + "/config.yaml"
 	require.NoError(t, os.WriteFile(cfg, []byte("database:\n  driver: mysql\n  dsn: x\nproxmox: []\nbogus: 1\n"), 0o600))
 	b, err := exec.Command(bin, "--config", cfg).CombinedOutput()

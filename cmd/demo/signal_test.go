@@ -14,6 +14,8 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // startDemo runs the built demo and returns it with a channel of its
 // stdout lines.
 func startDemo(t *testing.T, hold bool) (*exec.Cmd, <-chan string) {
@@ -26,7 +28,7 @@ func startDemo(t *testing.T, hold bool) (*exec.Cmd, <-chan string) {
 	if hold {
 		args = append(args, "--hold")
 	}
-	cmd := exec.Command(testenv.BuildBinary(t, "cmd/demo", t.TempDir()), args...)
+	cmd := exec.Command(testenv.Binary(t, "cmd/demo"), args...)
 	cmd.Dir = testenv.RepoRoot()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

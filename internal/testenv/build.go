@@ -45,8 +45,9 @@ var (
 )
 
 // Binary is BuildBinary once per test binary: the command pkg (like
-// "starter") is built on first use into a directory the test binary
-// shares, which Main removes.
+// "starter" or "cmd/demo") is built on first use into a directory the
+// test binary shares, which Main removes; the binary is named after the
+// folder, as with BuildBinary.
 func Binary(t testing.TB, pkg string) string {
 	t.Helper()
 	binMu.Lock()
