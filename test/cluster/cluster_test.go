@@ -56,12 +56,13 @@ func listed(t *testing.T, query string) []string {
 	out, err := exec.Command(cli, "workflow", "list", "--address", os.Getenv(testenv.ExternalTemporalEnv),
 		"--namespace", "default", "--query", query, "--output", "json").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	var rows []struct {
+	type listedRun struct {
 		Execution struct {
 			WorkflowID string `json:"workflowId"`
 		} `json:"execution"`
 		Status string `json:"status"`
 	}
+	var rows []listedRun
 	trimmed := bytes.TrimSpace(out)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		require.NoError(t, json.Unmarshal(trimmed, &rows), "%s", out)
@@ -70,12 +71,7 @@ func listed(t *testing.T, query string) []string {
 			if len(bytes.TrimSpace(l)) == 0 {
 				continue
 			}
-			var r struct {
-				Execution struct {
-					WorkflowID string `json:"workflowId"`
-				} `json:"execution"`
-				Status string `json:"status"`
-			}
+			var r listedRun
 			require.NoError(t, json.Unmarshal(l, &r), "%s", l)
 			rows = append(rows, r)
 		}
