@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,7 +32,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type workerBinary struct {
 	st          *stack.Stack
 	starter     string
-	out, errOut *bytes.Buffer
+	out, errOut *testenv.Buffer
 	addr        string // /healthz and /metrics
 }
 
@@ -46,11 +45,11 @@ func startWorkerBinary(t *testing.T, o stack.Options) workerBinary {
 	st, err := stack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(st.Stop)
-	wb := workerBinary{st: st, starter: testenv.Binary(t, "starter"), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: testenv.Addr(t)}
-	w := exec.Command(testenv.Binary(t, "worker"), "--config", st.ConfigPath, "--http-addr", wb.addr)
-	w.Stdout, w.Stderr = wb.out, wb.errOut
+	wb := workerBinary{st: st, starter: testenv.Binary(t, "starter"), out: &testenv.Buffer{}, errOut: &testenv.Buffer{}, addr: testenv.Addr(t)}
+	w := &testenv.Proc{Name: "worker", Path: testenv.Binary(t, "worker"), Args: []string{"--config", st.ConfigPath, "--http-addr", wb.addr},
+		Out: wb.out, Err: wb.errOut}
 	require.NoError(t, w.Start())
-	t.Cleanup(func() { _ = w.Process.Kill(); _ = w.Wait() })
+	t.Cleanup(w.Kill)
 	require.Eventually(t, func() bool { code, _ := wb.get("/healthz"); return code == 200 }, 20*time.Second, 100*time.Millisecond, wb.errOut.String())
 	return wb
 }

@@ -29,6 +29,7 @@ type Proc struct {
 	Only  bool      // Env is the whole environment: nothing is inherited
 	Log   string    // file the output is appended to
 	Out   io.Writer // the output when Log is empty; default io.Discard
+	Err   io.Writer // stderr apart from the rest of the output, when set
 	Group bool      // own process group: a terminal's Ctrl-C does not reach it
 
 	mu   sync.Mutex
@@ -65,6 +66,9 @@ func (p *Proc) Start() error {
 		cmd.Stdout, cmd.Stderr = struct{ io.Writer }{f}, struct{ io.Writer }{f}
 	case p.Out != nil:
 		cmd.Stdout, cmd.Stderr = p.Out, p.Out
+	}
+	if p.Err != nil {
+		cmd.Stderr = p.Err
 	}
 	setProcAttr(cmd, p.Group)
 	if err := cmd.Start(); err != nil {

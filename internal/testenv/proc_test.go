@@ -112,3 +112,15 @@ func TestProcEnvIsAddedUnlessOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestProcErrSeparatesStderr(t *testing.T) {
+	var out, errOut Buffer
+	p := &Proc{Name: "sh", Path: "sh", Args: []string{"-c", "echo out; echo err >&2"}, Out: &out, Err: &errOut}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if out.String() != "out\n" || errOut.String() != "err\n" {
+		t.Fatalf("stdout %q, stderr %q", out.String(), errOut.String())
+	}
+}
