@@ -289,6 +289,31 @@ func parseSearchAttributes(t *testing.T, s string) map[string]string {
 	return out
 }
 
+// composeCommand is service s's command and exactly its environment, as
+// compose runs it: --config points at the source of the file compose
+// mounts there, arg (when not nil) may change any other argument, and a
+// variable named in env has that value instead of its own.
+func composeCommand(t *testing.T, s types.ServiceConfig, arg func(string) string, env map[string]string) (argv, environ []string) {
+	t.Helper()
+	cfgTarget := envOf(s)["PROXMOX_TERMINATE_CONFIG"]
+	for _, a := range s.Command {
+		switch {
+		case a == "--config="+cfgTarget:
+			a = "--config=" + bindSource(t, s, cfgTarget)
+		case arg != nil:
+			a = arg(a)
+		}
+		argv = append(argv, a)
+	}
+	for k, v := range envOf(s) {
+		if o, ok := env[k]; ok {
+			v = o
+		}
+		environ = append(environ, k+"="+v)
+	}
+	return argv, environ
+}
+
 // bindSource returns the host path bound at target.
 func bindSource(t *testing.T, s types.ServiceConfig, target string) string {
 	t.Helper()

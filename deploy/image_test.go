@@ -325,13 +325,6 @@ func TestImageBinariesAreStatic(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	return port
-}
-
 // healthcheck runs the image's health probe as Docker would (args, env).
 func healthcheck(t *testing.T, bin string, env []string, args ...string) (int, string) {
 	t.Helper()
@@ -340,12 +333,9 @@ func healthcheck(t *testing.T, bin string, env []string, args ...string) (int, s
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		require.True(t, ok, "%v", err)
-		return ee.ExitCode(), string(out)
-	}
-	return 0, string(out)
+	code, err := testenv.ExitCode(err)
+	require.NoError(t, err)
+	return code, string(out)
 }
 
 func TestHealthcheckProbe(t *testing.T) {
@@ -383,7 +373,7 @@ func TestHealthcheckProbe(t *testing.T) {
 	require.Contains(t, out, "503")
 	require.Contains(t, out, "temporal: unreachable")
 
-	code, out = healthcheck(t, bin, nil, fmt.Sprintf("http://127.0.0.1:%d/healthz", freePort(t)))
+	code, out = healthcheck(t, bin, nil, fmt.Sprintf("http://127.0.0.1:%d/healthz", testenv.Port(t)))
 	require.Equal(t, 1, code, out)
 	code, out = healthcheck(t, bin, []string{"HEALTHCHECK_TIMEOUT=bogus"}, url)
 	require.Equal(t, 1, code, out)

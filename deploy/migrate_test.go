@@ -25,22 +25,10 @@ func TestComposeMigrateJobMigrates(t *testing.T) {
 	p := mustLoad(t, env)
 
 	runService := func(name string) (string, error) {
-		s := service(t, p, name)
-		cfgTarget := envOf(s)["PROXMOX_TERMINATE_CONFIG"]
-		var argv []string
-		for _, a := range s.Command {
-			if a == "--config="+cfgTarget {
-				a = "--config=" + bindSource(t, s, cfgTarget)
-			}
-			argv = append(argv, a)
-		}
+		// The worker must refuse before it dials Temporal.
+		argv, environ := composeCommand(t, service(t, p, name), nil, map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"})
 		cmd := exec.Command(filepath.Join(bin, "worker"), argv...)
-		for k, v := range envOf(s) {
-			if k == "TEMPORAL_ADDRESS" {
-				v = "127.0.0.1:1" // the worker must refuse before it dials
-			}
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
+		cmd.Env = environ
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,48 +38,20 @@ func TestWorkerRunsAsComposeConfiguresIt(t *testing.T) {
 	env["TERMINATE_DB_DSN"] = dbcfg.DSN
 	p := mustLoad(t, env)
 	w := service(t, p, "worker")
-	port := freePort(t)
+	port := testenv.Port(t)
 
-	var childEnv []string
-	for k, v := range envOf(w) {
-		if k == "TEMPORAL_ADDRESS" {
-			v = dev.FrontendHostPort()
+	argv, childEnv := composeCommand(t, w, func(a string) string {
+		if strings.HasPrefix(a, "--http-addr=") {
+			return fmt.Sprintf("--http-addr=127.0.0.1:%d", port)
 		}
-		childEnv = append(childEnv, k+"="+v)
-	}
-	cfgTarget := envOf(w)["PROXMOX_TERMINATE_CONFIG"]
-	var argv []string
-	for _, a := range w.Command {
-		switch {
-		case a == "--config="+cfgTarget:
-			a = "--config=" + bindSource(t, w, cfgTarget)
-		case strings.HasPrefix(a, "--http-addr="):
-			a = fmt.Sprintf("--http-addr=127.0.0.1:%d", port)
-		}
-		argv = append(argv, a)
-	}
+		return a
+	}, map[string]string{"TEMPORAL_ADDRESS": dev.FrontendHostPort()})
 	require.Len(t, argv, 2)
 
 	out := &testenv.Buffer{}
-	cmd := exec.Command(filepath.Join(bin, "worker"), argv...)
-	cmd.Env = childEnv
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		}
-	}
+	worker := &testenv.Proc{Name: "worker", Path: filepath.Join(bin, "worker"), Args: argv, Env: childEnv, Only: true, Out: out}
+	require.NoError(t, worker.Start())
+	stop := func() { worker.Stop(syscall.SIGINT, 15*time.Second) }
 	t.Cleanup(stop)
 
 	probe := func() (int, string) {
@@ -94,8 +67,8 @@ func TestWorkerRunsAsComposeConfiguresIt(t *testing.T) {
 			break
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("the worker exited (%v) before it was healthy:\n%s", err, out.String())
+		case <-worker.Done():
+			t.Fatalf("the worker exited before it was healthy:\n%s", out.String())
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "worker not healthy after 60s: %s\n%s", msg, out.String())
@@ -151,12 +124,9 @@ func TestCreateNamespaceScriptRegistersSearchAttributes(t *testing.T) {
 		cmd := exec.CommandContext(ctx, svc.Entrypoint[0], script)
 		cmd.Env = env
 		o, err := cmd.CombinedOutput()
-		if err != nil {
-			ee, ok := err.(*exec.ExitError)
-			require.True(t, ok, "%v: %s", err, o)
-			return ee.ExitCode(), string(o)
-		}
-		return 0, string(o)
+		code, err := testenv.ExitCode(err)
+		require.NoError(t, err, "%s", o)
+		return code, string(o)
 	}
 
 	code, out := run(nil)

@@ -28,10 +28,9 @@ func TestUndoWindowSurvivesAWorkerSIGKILL(t *testing.T) {
 	tm.DestroyDelay = delay
 	st := e.Start(stack.Options{NoWorker: true, Timing: tm})
 	dir := t.TempDir()
-	workerBin, starterBin := testenv.BuildBinary(t, "worker", dir), testenv.BuildBinary(t, "starter", dir)
+	workerBin, starterBin := testenv.Binary(t, "worker"), testenv.Binary(t, "starter")
 	worker := func(name string) (*testenv.Proc, string) {
-		addr, err := testenv.FreeAddr()
-		require.NoError(t, err)
+		addr := testenv.Addr(t)
 		p := &testenv.Proc{Name: name, Path: workerBin, Args: []string{"--config", st.ConfigPath, "--http-addr", addr},
 			Log: filepath.Join(dir, name+".log"), Group: true}
 		require.NoError(t, p.Start())

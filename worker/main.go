@@ -63,7 +63,12 @@ func run(cfgPath string, httpAddr string, logger *slog.Logger) error {
 	defer deps.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(waitingGauge(deps.Store), graceGauge(deps.Store))
+	reg.MustRegister(
+		// The runs that wait for an admin.
+		statusGauge(deps.Store, dbmodel.StatusErrorTerminate, "terminate_waiting_for_admin", "VM rows in error_terminate, waiting for an admin"),
+		// Stopped VMs waiting out their undo window (timing.destroy_delay).
+		statusGauge(deps.Store, dbmodel.StatusGrace, "terminate_in_grace", "VM rows in grace: stopped, waiting out the undo window before they are destroyed"),
+	)
 	reg.MustRegister(deps.Collectors()...)
 	// Temporal may come up after the worker (a restart, a compose start):
 	// keep trying for a while before giving up to the supervisor.
@@ -106,31 +111,13 @@ func run(cfgPath string, httpAddr string, logger *slog.Logger) error {
 	return w.Run(worker.InterruptCh())
 }
 
-// waitingGauge reports the VM rows in error_terminate: the runs that wait
-// for an admin, read from the database at each scrape.
-func waitingGauge(store *dbmodel.Store) prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "terminate_waiting_for_admin", Help: "VM rows in error_terminate, waiting for an admin",
-	}, func() float64 {
+// statusGauge reports how many VM rows are in status, read from the
+// database at each scrape (-1 when the count fails).
+func statusGauge(store *dbmodel.Store, status, name, help string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := store.CountStatus(ctx, dbmodel.StatusErrorTerminate)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	})
-}
-
-// graceGauge reports the VM rows in grace: stopped VMs waiting out their
-// undo window (timing.destroy_delay), read from the database at each scrape.
-func graceGauge(store *dbmodel.Store) prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "terminate_in_grace", Help: "VM rows in grace: stopped, waiting out the undo window before they are destroyed",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, err := store.CountStatus(ctx, dbmodel.StatusGrace)
+		n, err := store.CountStatus(ctx, status)
 		if err != nil {
 			return -1
 		}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,19 +27,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // workerBinary is the real worker binary running on a stack of its own,
 // with the starter built beside it.
 type workerBinary struct {
 	st          *stack.Stack
 	starter     string
-	out, errOut *bytes.Buffer
+	out, errOut *testenv.Buffer
 	addr        string // /healthz and /metrics
 }
 
@@ -54,12 +45,11 @@ func startWorkerBinary(t *testing.T, o stack.Options) workerBinary {
 	st, err := stack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(st.Stop)
-	bin := t.TempDir()
-	wb := workerBinary{st: st, starter: testenv.BuildBinary(t, "starter", bin), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, addr: freeAddr(t)}
-	w := exec.Command(testenv.BuildBinary(t, "worker", bin), "--config", st.ConfigPath, "--http-addr", wb.addr)
-	w.Stdout, w.Stderr = wb.out, wb.errOut
+	wb := workerBinary{st: st, starter: testenv.Binary(t, "starter"), out: &testenv.Buffer{}, errOut: &testenv.Buffer{}, addr: testenv.Addr(t)}
+	w := &testenv.Proc{Name: "worker", Path: testenv.Binary(t, "worker"), Args: []string{"--config", st.ConfigPath, "--http-addr", wb.addr},
+		Out: wb.out, Err: wb.errOut}
 	require.NoError(t, w.Start())
-	t.Cleanup(func() { _ = w.Process.Kill(); _ = w.Wait() })
+	t.Cleanup(w.Kill)
 	require.Eventually(t, func() bool { code, _ := wb.get("/healthz"); return code == 200 }, 20*time.Second, 100*time.Millisecond, wb.errOut.String())
 	return wb
 }
@@ -184,7 +174,7 @@ func TestGrafanaDashboardNamesExportedMetrics(t *testing.T) {
 }
 
 func TestWorkerRefusesABadConfig(t *testing.T) {
-	bin := testenv.BuildBinary(t, "worker", t.TempDir())
+	bin := testenv.Binary(t, "worker")
 	cfg := t.TempDir() + "/config.yaml"
 	require.NoError(t, os.WriteFile(cfg, []byte("database:\n  driver: mysql\n  dsn: x\nproxmox: []\nbogus: 1\n"), 0o600))
 	b, err := exec.Command(bin, "--config", cfg).CombinedOutput()

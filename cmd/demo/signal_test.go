@@ -14,17 +14,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
-// demoBinary builds the demo once per test binary.
-func demoBinary(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-o", out, "./cmd/demo")
-	build.Dir = testenv.RepoRoot()
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/demo: %v\n%s", err, b)
-	}
-	return out
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startDemo runs the built demo and returns it with a channel of its
 // stdout lines.
@@ -38,7 +28,7 @@ func startDemo(t *testing.T, hold bool) (*exec.Cmd, <-chan string) {
 	if hold {
 		args = append(args, "--hold")
 	}
-	cmd := exec.Command(demoBinary(t), args...)
+	cmd := exec.Command(testenv.Binary(t, "cmd/demo"), args...)
 	cmd.Dir = testenv.RepoRoot()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -176,24 +166,24 @@ type stopSignal struct {
 // stopSignals are the signals the demo stops on: SIGINT is Ctrl-C.
 var stopSignals = []stopSignal{{"SIGINT", syscall.SIGINT}, {"SIGTERM", syscall.SIGTERM}}
 
-// While holding, a stop signal stops everything and the demo exits 0.
-func TestSIGINTAndSIGTERMWhileHoldingStopEverything(t *testing.T) {
-	for _, sig := range stopSignals {
-		t.Run(sig.name, func(t *testing.T) {
-			cmd, lines := startDemo(t, true)
-			waitLine(t, lines, "holding:")
-			stopAndCheck(t, cmd, sig, 0)
-		})
-	}
-}
-
-// Mid-run, a stop signal stops everything and the demo exits 1.
-func TestSIGINTAndSIGTERMMidRunStopEverything(t *testing.T) {
-	for _, sig := range stopSignals {
-		t.Run(sig.name, func(t *testing.T) {
-			cmd, lines := startDemo(t, false)
-			waitLine(t, lines, "worker running")
-			stopAndCheck(t, cmd, sig, 1)
-		})
+// A stop signal stops everything the demo started: while it holds the
+// stack the demo exits 0, mid-run (the worker still terminating) 1.
+func TestSIGINTAndSIGTERMStopEverything(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hold bool
+		line string // the line after which the signal is sent
+		code int
+	}{
+		{"WhileHolding", true, "holding:", 0},
+		{"MidRun", false, "worker running", 1},
+	} {
+		for _, sig := range stopSignals {
+			t.Run(tc.name+"/"+sig.name, func(t *testing.T) {
+				cmd, lines := startDemo(t, tc.hold)
+				waitLine(t, lines, tc.line)
+				stopAndCheck(t, cmd, sig, tc.code)
+			})
+		}
 	}
 }

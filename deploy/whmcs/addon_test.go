@@ -1,9 +1,7 @@
 package whmcs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel"
 	"github.com/proxmox-terminate/proxmox-terminate/dbmodel/whmcsschema"
 	"github.com/proxmox-terminate/proxmox-terminate/internal/stack"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 // Products of the addon's tests, by provisioning module.
@@ -55,7 +54,7 @@ func newWHMCSOn(t testing.TB, rs realStack, settings map[string]string) whmcs {
 	if out, err := exec.Command(php(t), "-m").Output(); err != nil || !strings.Contains(string(out), "\npdo_mysql\n") {
 		t.Fatal("PHP has no pdo_mysql: apt-get install -y php-mysql (the WHMCS shim reads the test database through PDO)")
 	}
-	w := whmcs{realStack: rs, bin: starter(t)}
+	w := whmcs{realStack: rs, bin: testenv.Binary(t, "starter")}
 	db := w.store.DB()
 	require.NoError(t, whmcsschema.CreateAddonTables(db))
 	require.NoError(t, whmcsschema.InsertProduct(db, productPVEWHMCS, "VPS (Proxmox VE for WHMCS)", "pvewhmcs"))
@@ -96,15 +95,7 @@ func portOf(addr string) string {
 // event runs one WHMCS event through the shim and decodes its JSON.
 func (w whmcs) event(t testing.TB, out any, args ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, php(t), append([]string{addonHarness}, args...)...)
-	cmd.Env = w.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "php: %s", stderr.String())
-	require.Empty(t, stderr.String(), "php printed warnings or notices")
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), out), stdout.String())
+	runPHP(t, w.env, out, append([]string{addonHarness}, args...)...)
 }
 
 // service seeds a service of the product with a running VM on the simulator.
@@ -153,19 +144,6 @@ type terminateEvent struct {
 		Action    string `json:"action"`
 		Processed string `json:"processed"`
 	} `json:"module_calls"`
-}
-
-func TestAddonLints(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(addonDir, "*.php"))
-	require.NoError(t, err)
-	lib, err := filepath.Glob(filepath.Join(addonDir, "lib", "*.php"))
-	require.NoError(t, err)
-	shim, err := filepath.Glob(filepath.Join("testdata", "*.php"))
-	require.NoError(t, err)
-	for _, f := range append(append(files, lib...), shim...) {
-		out, err := exec.Command(php(t), "-l", f).CombinedOutput()
-		require.NoError(t, err, "%s", out)
-	}
 }
 
 // The hand-off: the product's module (pvewhmcs) never runs; the starter

@@ -5,16 +5,15 @@
 package whmcs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,17 +26,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 )
 
-// buildDir holds the starter built for the package's tests.
-var buildDir string
-
-func TestMain(m *testing.M) {
-	var err error
-	if buildDir, err = os.MkdirTemp("", "pt-whmcs-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testenv.Main(m, func() { os.RemoveAll(buildDir) })
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 var (
 	modulePath  = filepath.Join("modules", "servers", "proxmoxterminate", "proxmoxterminate.php")
@@ -84,19 +73,26 @@ func terminateWith(t *testing.T, phpFlags []string, params map[string]any, extra
 	b, err := json.Marshal(params)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(pf, b, 0o600))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := append(append(append([]string(nil), phpFlags...), harnessPath, modulePath, pf), extra...)
-	cmd := exec.CommandContext(ctx, php(t), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "php: %s", stderr.String())
-	require.Empty(t, stderr.String(), "php printed warnings or notices")
 	var out harnessOut
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), stdout.String())
+	runPHP(t, nil, &out, append(append(append([]string(nil), phpFlags...), harnessPath, modulePath, pf), extra...)...)
 	require.Equal(t, "string", out.Type)
 	require.NotEmpty(t, out.Result, "TerminateAccount must never return an empty string")
 	return out
+}
+
+// runPHP runs php with args (in env, unless nil) and decodes what it prints
+// into out: php must exit 0 and print nothing on stderr.
+func runPHP(t testing.TB, env []string, out any, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, php(t), args...)
+	cmd.Env = env
+	code, stdout, stderr, err := testenv.Run(cmd)
+	require.NoError(t, err)
+	require.Equal(t, 0, code, "php: %s", stderr)
+	require.Empty(t, stderr, "php printed warnings or notices")
+	require.NoError(t, json.Unmarshal([]byte(stdout), out), stdout)
 }
 
 // fakeStarter writes an executable shell script standing in for the starter.
@@ -107,21 +103,29 @@ func fakeStarter(t *testing.T, body string) string {
 	return p
 }
 
-func TestModuleLints(t *testing.T) {
-	for _, f := range []string{modulePath, harnessPath} {
+// Every PHP file, of the modules and of the test harnesses, is valid PHP.
+func TestPHPLints(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"modules", "testdata"} {
+		require.NoError(t, filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err == nil && filepath.Ext(p) == ".php" {
+				files = append(files, p)
+			}
+			return err
+		}))
+	}
+	require.Contains(t, files, modulePath)
+	require.Contains(t, files, filepath.Join(addonDir, "proxmoxterminate.php"))
+	for _, f := range files {
 		out, err := exec.Command(php(t), "-l", f).CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		require.Contains(t, string(out), "No syntax errors detected")
+		require.Contains(t, string(out), "No syntax errors detected", f)
 	}
 }
 
 // The real stack: the module's "success" is the starter's, and the run it
 // queued terminates the VM.
-var (
-	buildMu    sync.Mutex
-	nextID     = stack.IDs
-	starterBin string
-)
+var nextID = stack.IDs
 
 type realStack struct {
 	st    *stack.Stack
@@ -140,20 +144,9 @@ func newStackTiming(t testing.TB, tm pipeline.Timing) realStack {
 	return realStack{st: e.Start(stack.Options{Timing: tm}), store: e.Store}
 }
 
-// starter builds the real starter once per test binary.
-func starter(t testing.TB) string {
-	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if starterBin == "" {
-		starterBin = testenv.BuildBinary(t, "starter", buildDir)
-	}
-	return starterBin
-}
-
 func TestTerminateSuccessWithRealStarter(t *testing.T) {
 	rs := newStack(t)
-	bin := starter(t)
+	bin := testenv.Binary(t, "starter")
 	id := int(nextID.Add(1))
 	vmid := 1000 + id%8000
 	fqdn := fmt.Sprintf("%d-whmcs.example.com", id)
@@ -188,16 +181,14 @@ func TestTerminateSuccessWithRealStarter(t *testing.T) {
 
 func TestUnknownServiceReturnsTheStartersErrorLine(t *testing.T) {
 	rs := newStack(t)
-	bin := starter(t)
+	bin := testenv.Binary(t, "starter")
 	id := int(nextID.Add(1)) + 900000 // never seeded
 
 	// What the starter itself says, run directly.
-	cmd := exec.Command(bin, "terminate", "--service-id", strconv.Itoa(id), "--config", rs.st.ConfigPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	require.Error(t, err)
-	want := strings.TrimSpace(stderr.String())
+	code, _, stderr, err := testenv.Run(exec.Command(bin, "terminate", "--service-id", strconv.Itoa(id), "--config", rs.st.ConfigPath))
+	require.NoError(t, err)
+	require.NotEqual(t, 0, code)
+	want := strings.TrimSpace(stderr)
 	require.True(t, strings.HasPrefix(want, "error: "), want)
 	require.NotContains(t, want, "\n", "the starter's error is one line")
 

@@ -31,8 +31,7 @@ const elementKey = "element-6066-11e4-a52e-4f735466cecf"
 // waits until it listens; it is killed in t.Cleanup.
 func startProc(t *testing.T, name, path string, env []string, args func(addr string) []string) string {
 	t.Helper()
-	addr, err := testenv.FreeAddr()
-	require.NoError(t, err)
+	addr := testenv.Addr(t)
 	p := &testenv.Proc{Name: name, Path: path, Args: args(addr), Env: env, Out: &testenv.Buffer{}, Group: true}
 	require.NoError(t, p.Start())
 	t.Cleanup(p.Kill)

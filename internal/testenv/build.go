@@ -3,8 +3,10 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -34,4 +36,43 @@ func BuildBinary(t testing.TB, pkg, dir string) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, filepath.Base(pkg))
+}
+
+var (
+	binMu   sync.Mutex
+	binDir  string
+	binErrs = map[string]error{}
+)
+
+// Binary is BuildBinary once per test binary: the command pkg (like
+// "starter" or "cmd/demo") is built on first use into a directory the
+// test binary shares, which Main removes; the binary is named after the
+// folder, as with BuildBinary.
+func Binary(t testing.TB, pkg string) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	err, built := binErrs[pkg]
+	if !built {
+		if binDir == "" {
+			binDir, err = os.MkdirTemp("", "pt-bin-")
+		}
+		if err == nil {
+			err = Build(context.Background(), "", binDir, "./"+pkg)
+		}
+		binErrs[pkg] = err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(binDir, filepath.Base(pkg))
+}
+
+// removeBinaries removes what Binary built.
+func removeBinaries() {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -25,8 +26,10 @@ type Proc struct {
 	Path  string
 	Args  []string
 	Env   []string  // added to the environment
+	Only  bool      // Env is the whole environment: nothing is inherited
 	Log   string    // file the output is appended to
 	Out   io.Writer // the output when Log is empty; default io.Discard
+	Err   io.Writer // stderr apart from the rest of the output, when set
 	Group bool      // own process group: a terminal's Ctrl-C does not reach it
 
 	mu   sync.Mutex
@@ -46,7 +49,10 @@ func (p *Proc) Start() error {
 		}
 	}
 	cmd := exec.Command(p.Path, p.Args...)
-	if len(p.Env) > 0 {
+	switch {
+	case p.Only:
+		cmd.Env = append([]string{}, p.Env...)
+	case len(p.Env) > 0:
 		cmd.Env = append(os.Environ(), p.Env...)
 	}
 	var f *os.File
@@ -60,6 +66,9 @@ func (p *Proc) Start() error {
 		cmd.Stdout, cmd.Stderr = struct{ io.Writer }{f}, struct{ io.Writer }{f}
 	case p.Out != nil:
 		cmd.Stdout, cmd.Stderr = p.Out, p.Out
+	}
+	if p.Err != nil {
+		cmd.Stderr = p.Err
 	}
 	setProcAttr(cmd, p.Group)
 	if err := cmd.Start(); err != nil {
@@ -156,6 +165,22 @@ func FreeAddr() (string, error) {
 	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
+// Port is FreePort for a test: an error fails t.
+func Port(t testing.TB) int {
+	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// Addr is FreeAddr for a test: an error fails t.
+func Addr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(Port(t))
+}
+
 // WaitPort waits until host:port accepts connections.
 func WaitPort(ctx context.Context, addr string) error {
 	for {
@@ -194,4 +219,24 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// ExitCode is the exit code behind the error of a command's Run, Output or
+// CombinedOutput: 0 for nil, the code of an *exec.ExitError (-1 for a
+// signal). Any other error (the command did not start) is returned.
+func ExitCode(err error) (int, error) {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// Run runs cmd to its end and returns its exit code (see ExitCode) and
+// what it wrote on stdout and on stderr.
+func Run(cmd *exec.Cmd) (code int, stdout, stderr string, err error) {
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	code, err = ExitCode(cmd.Run())
+	return code, out.String(), errb.String(), err
 }

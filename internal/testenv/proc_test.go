@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -77,5 +78,49 @@ func TestFreeAddrIsClosed(t *testing.T) {
 	}
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("not loopback: %s", addr)
+	}
+}
+
+func TestRunReportsTheExitCodeAndBothStreams(t *testing.T) {
+	code, out, errOut, err := Run(exec.Command("sh", "-c", "echo out; echo err >&2; exit 3"))
+	if err != nil || code != 3 || out != "out\n" || errOut != "err\n" {
+		t.Fatalf("Run: %d %q %q %v", code, out, errOut, err)
+	}
+	if code, _, _, err := Run(exec.Command("true")); err != nil || code != 0 {
+		t.Fatalf("Run true: %d %v", code, err)
+	}
+	if _, _, _, err := Run(exec.Command(filepath.Join(t.TempDir(), "missing"))); err == nil {
+		t.Fatal("Run of a missing command: no error")
+	}
+}
+
+func TestProcEnvIsAddedUnlessOnly(t *testing.T) {
+	t.Setenv("PT_INHERITED", "yes")
+	for _, only := range []bool{false, true} {
+		var out Buffer
+		p := &Proc{Name: "env", Path: "env", Env: []string{"PT_OWN=1"}, Only: only, Out: &out}
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+		got := out.String()
+		if !strings.Contains(got, "PT_OWN=1\n") || strings.Contains(got, "PT_INHERITED=yes") != !only {
+			t.Fatalf("Only=%t: the environment is\n%s", only, got)
+		}
+		if only && got != "PT_OWN=1\n" {
+			t.Fatalf("Only: more than Env:\n%s", got)
+		}
+	}
+}
+
+func TestProcErrSeparatesStderr(t *testing.T) {
+	var out, errOut Buffer
+	p := &Proc{Name: "sh", Path: "sh", Args: []string{"-c", "echo out; echo err >&2"}, Out: &out, Err: &errOut}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if out.String() != "out\n" || errOut.String() != "err\n" {
+		t.Fatalf("stdout %q, stderr %q", out.String(), errOut.String())
 	}
 }

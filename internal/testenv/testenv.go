@@ -131,11 +131,13 @@ func StopDevServer() {
 	}
 }
 
-// Main runs a test binary's tests, stops the shared dev server, runs the
-// cleanups and exits with the tests' code. Call it from TestMain.
+// Main runs a test binary's tests, stops the shared dev server, removes
+// the binaries Binary built, runs the cleanups and exits with the tests'
+// code. Call it from TestMain.
 func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
 	StopDevServer()
+	removeBinaries()
 	for _, c := range cleanups {
 		c()
 	}

@@ -9,9 +9,7 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -652,20 +650,11 @@ func (h *harness) count(st state) int {
 func (h *harness) starter(ctx context.Context, args ...string) (int, string, string) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, h.starterBin, append(args, "--config", h.cfgPath)...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
+	code, out, errOut, err := testenv.Run(exec.CommandContext(ctx, h.starterBin, append(args, "--config", h.cfgPath)...))
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else {
-			code = -1
-		}
+		code = -1
 	}
-	return code, out.String(), errb.String()
+	return code, out, errOut
 }
 
 // click is the billing panel's "Terminate", retried until the starter

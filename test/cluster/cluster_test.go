@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +22,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pipeline"
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
-
-var (
-	buildOnce  sync.Once
-	binDir     string
-	starterBin string
-	buildErr   error
-)
-
-// starter builds the real starter once.
-func starter(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "pt-cluster-bin-"); buildErr == nil {
-			buildErr = testenv.Build(context.Background(), "", binDir, "./starter")
-			starterBin = binDir + "/starter"
-		}
-	})
-	require.NoError(t, buildErr)
-	return starterBin
-}
 
 // world is a stack on the real server: the simulator, MariaDB and an
 // in-process worker on a task queue of its own.
@@ -61,17 +40,9 @@ func newWorld(t *testing.T) world {
 // run runs the starter binary, as the billing panel does.
 func (w world) run(args ...string) (int, string, string) {
 	w.t.Helper()
-	cmd := exec.Command(starter(w.t), append(args, "--config", w.st.ConfigPath)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(w.t, err)
-	}
-	return code, out.String(), errb.String()
+	code, out, errOut, err := testenv.Run(exec.Command(testenv.Binary(w.t, "starter"), append(args, "--config", w.st.ConfigPath)...))
+	require.NoError(w.t, err)
+	return code, out, errOut
 }
 
 func (w world) status(id int) string { return w.env.Row(id).VM.VMStatus }
@@ -85,12 +56,13 @@ func listed(t *testing.T, query string) []string {
 	out, err := exec.Command(cli, "workflow", "list", "--address", os.Getenv(testenv.ExternalTemporalEnv),
 		"--namespace", "default", "--query", query, "--output", "json").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	var rows []struct {
+	type listedRun struct {
 		Execution struct {
 			WorkflowID string `json:"workflowId"`
 		} `json:"execution"`
 		Status string `json:"status"`
 	}
+	var rows []listedRun
 	trimmed := bytes.TrimSpace(out)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		require.NoError(t, json.Unmarshal(trimmed, &rows), "%s", out)
@@ -99,12 +71,7 @@ func listed(t *testing.T, query string) []string {
 			if len(bytes.TrimSpace(l)) == 0 {
 				continue
 			}
-			var r struct {
-				Execution struct {
-					WorkflowID string `json:"workflowId"`
-				} `json:"execution"`
-				Status string `json:"status"`
-			}
+			var r listedRun
 			require.NoError(t, json.Unmarshal(l, &r), "%s", l)
 			rows = append(rows, r)
 		}

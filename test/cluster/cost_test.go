@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,11 +89,7 @@ func costPerTermination(b *testing.B, metricsAddr string, o *stack.Options) {
 	if tc == nil {
 		tc = e.Dev.Client()
 	}
-	dir := b.TempDir()
-	if err := testenv.Build(context.Background(), "", dir, "./starter"); err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, "starter")
+	bin := testenv.Binary(b, "starter")
 
 	idleFrom, idleStart := persistenceRequests(b, metricsAddr, false), time.Now()
 	time.Sleep(5 * time.Second)

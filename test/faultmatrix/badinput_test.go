@@ -21,13 +21,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/test/chaos"
 )
 
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	addr, err := testenv.FreeAddr()
-	require.NoError(t, err)
-	return addr
-}
-
 // snapshot is everything a refused command must leave as it was.
 type snapshot struct {
 	status     string
@@ -94,7 +87,7 @@ func TestBadInputConfigServicesAndArguments(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	v := e.seed(nil)
 	dir := t.TempDir()
-	closed := closedPort(t)
+	closed := testenv.Addr(t) // nothing listens there
 	write := func(name string, m map[string]any) string {
 		b, err := yaml.Marshal(m)
 		require.NoError(t, err)
@@ -168,7 +161,7 @@ func TestBadInputConfigServicesAndArguments(t *testing.T) {
 			if cfg == "" {
 				cfg = e.starterCfg
 			}
-			code, out, errOut := runStarter(t, binary(t, "starter"), append(args, "--config", cfg)...)
+			code, out, errOut := runStarter(t, testenv.Binary(t, "starter"), append(args, "--config", cfg)...)
 			require.Equal(t, c.code, code, "%s%s", out, errOut)
 			oneLineError(t, out, errOut, c.msg)
 			require.Equal(t, before, e.snapshot(v), "nothing written")
@@ -297,7 +290,7 @@ func TestBadInputTemporalDownMidClick(t *testing.T) {
 	// The starter reads the VM's config before its shutdown; a slow
 	// shutdown answer leaves time to take Temporal down right then.
 	e.st.Sim.SetFault(pvesim.Fault{VMID: v.vmid, Route: routeShutdown, Kind: pvesim.FaultLatency, Delay: time.Second})
-	starter := binary(t, "starter")
+	starter := testenv.Binary(t, "starter")
 	go func() {
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 			for _, r := range e.st.Sim.Requests() {

@@ -1,13 +1,10 @@
 package faultmatrix
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -41,34 +38,11 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "6")
 	}
-	testenv.Main(m, func() {
-		if binDir != "" {
-			os.RemoveAll(binDir)
-		}
-	})
+	testenv.Main(m)
 }
 
 // Service ids are unique across the package: every test shares one dev server.
 var nextID = stack.IDs
-
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-// binary builds the starter or the worker once per package run.
-func binary(t *testing.T, pkg string) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "faultmatrix-bin-"); binErr != nil {
-			return
-		}
-		binErr = testenv.Build(context.Background(), "", binDir, "./starter", "./worker")
-	})
-	require.NoError(t, binErr)
-	return filepath.Join(binDir, pkg)
-}
 
 type dnsMode int
 
@@ -135,7 +109,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	require.NoError(t, stack.WriteConfig(e.starterCfg, loaded))
 
 	if o.binWorker {
-		e.worker = &workerProc{&testenv.Proc{Name: "worker", Path: binary(t, "worker"),
+		e.worker = &workerProc{&testenv.Proc{Name: "worker", Path: testenv.Binary(t, "worker"),
 			Args: []string{"--config", e.st.ConfigPath, "--http-addr", ""}, Out: e.out}}
 		require.NoError(t, e.worker.start())
 		t.Cleanup(e.worker.kill)
@@ -262,26 +236,18 @@ func (e *env) seed(spec func(*pvesim.VMSpec)) vm {
 
 // starter runs the starter binary with the starter's config.
 func (e *env) starter(args ...string) (int, string, string) {
-	return runStarter(e.t, binary(e.t, "starter"), append(args, "--config", e.starterCfg)...)
+	return runStarter(e.t, testenv.Binary(e.t, "starter"), append(args, "--config", e.starterCfg)...)
 }
 
 func runStarter(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, out.String(), errb.String()
-	case errors.As(err, &ee):
-		return ee.ExitCode(), out.String(), errb.String()
+	code, out, errOut, err := testenv.Run(exec.CommandContext(ctx, bin, args...))
+	if err != nil {
+		t.Fatalf("starter %v: %v", args, err)
 	}
-	t.Fatalf("starter %v: %v", args, err)
-	return 0, "", ""
+	return code, out, errOut
 }
 
 // status is the run's status query.

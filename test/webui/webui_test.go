@@ -27,12 +27,6 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/pvesim"
 )
 
-func freePort(t *testing.T) string {
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	return strconv.Itoa(port)
-}
-
 // TestWebUIListsRunsWaitingForAnAdmin runs a termination that Proxmox
 // refuses, then loads the Web UI's list filtered by VmStatus in headless
 // Chromium (test/webui/screenshot.sh) and finds the run. With
@@ -43,7 +37,7 @@ func TestWebUIListsRunsWaitingForAnAdmin(t *testing.T) {
 	}
 	cli, err := testenv.TemporalCLI()
 	require.NoError(t, err)
-	uiPort := freePort(t)
+	uiPort := strconv.Itoa(testenv.Port(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
