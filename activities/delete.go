@@ -17,11 +17,6 @@ type VMInput struct {
 	Timing pipeline.Timing `json:"timing"`
 }
 
-// DeleteInput is DeleteVM's input under its former name.
-//
-// Deprecated: use VMInput.
-type DeleteInput = VMInput
-
 // DeleteResult is a successful DELETE.
 type DeleteResult struct {
 	UPID         string          `json:"upid,omitempty"`

@@ -3,7 +3,6 @@ package dns_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/dns/hestia/hestiatest"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns"
 	"github.com/proxmox-terminate/proxmox-terminate/dns/powerdns/pdnsfake"
+	"github.com/proxmox-terminate/proxmox-terminate/internal/testenv"
 )
 
 var (
@@ -64,22 +64,12 @@ func populatePDNS(t *testing.T, s *pdnsfake.Server) {
 	must(t, s.AddRecord(rev6, dns.ReverseName(vmIP6), "PTR", "vm.example.test.", 300))
 }
 
-func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
 // One provider is down, another holds the same zone: the down one gets
 // FAIL lines, the other deletes, and Cleanup completes.
 func TestCleanupOneProviderDownOtherHoldsSameZone(t *testing.T) {
 	up := pdnsfake.Start(t)
 	populatePDNS(t, up)
-	down := dns.ProviderConfig{Kind: "powerdns", Name: "pdns-down", URL: closedPort(t), APIKey: "k", Timeout: time.Second}
+	down := dns.ProviderConfig{Kind: "powerdns", Name: "pdns-down", URL: "http://" + testenv.Addr(t), APIKey: "k", Timeout: time.Second}
 	ps, err := dns.Build([]dns.ProviderConfig{down, up.Config("pdns-up")}, nil)
 	must(t, err)
 	start := time.Now()

@@ -525,9 +525,7 @@ func TestFollowStreamsHeartbeatLines(t *testing.T) {
 // One DNS provider is down while another holds the same zones: the
 // termination succeeds, and the lines show the failure and the successes.
 func TestDNSProviderDownNeverBlocksTermination(t *testing.T) {
-	addr, err := testenv.FreeAddr() // nothing listens there any more
-	require.NoError(t, err)
-	dead := "http://" + addr
+	dead := "http://" + testenv.Addr(t) // nothing listens there
 	h := newHarness(t, dns.ProviderConfig{Kind: "powerdns", Name: "pdns-down", URL: dead, APIKey: "down-key-123", Timeout: time.Second})
 	v := h.seed(time.Second)
 	code, out := h.terminateFollow(v)

@@ -256,7 +256,7 @@ func (l *bareLoop) terminate(ctx context.Context, serviceID int) error {
 	if err != nil {
 		note("DNS phase failed: %v", err)
 	}
-	del, err := step(ctx, l, a.DeleteVM, activities.DeleteInput{Target: t, Timing: l.tm})
+	del, err := step(ctx, l, a.DeleteVM, activities.VMInput{Target: t, Timing: l.tm})
 	add(del.Lines)
 	if err != nil {
 		return failed(pipeline.PhaseDelete, err)

@@ -4,11 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -157,7 +155,7 @@ func (e *env) dnsProviders(o envOpts) []dns.ProviderConfig {
 		c.APIKey = "fm-wrong-key-0123456789"
 		out = append(out, c)
 	case dnsHang:
-		out = append(out, dns.ProviderConfig{Kind: "powerdns", Name: "powerdns", URL: "http://" + hangingServer(e.t),
+		out = append(out, dns.ProviderConfig{Kind: "powerdns", Name: "powerdns", URL: "http://" + testenv.HangingServer(e.t),
 			APIKey: "fm-hang-key-0123456789", Timeout: time.Second, Budget: 3 * time.Second})
 	}
 	if o.wrongKeyEnv != "" {
@@ -180,34 +178,6 @@ func dsnDB(t *testing.T, dsn string) string {
 	c, err := gomysql.ParseDSN(dsn)
 	require.NoError(t, err)
 	return c.DBName
-}
-
-// hangingServer accepts TCP connections and never answers.
-func hangingServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
 }
 
 // syncBuffer collects the worker's output.

@@ -448,11 +448,7 @@ func Run(t *testing.T, b Backend) {
 
 	t.Run("provider down", func(t *testing.T) {
 		f := next()
-		addr, err := testenv.FreeAddr() // nothing listens there
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := b.Config(label, "http://"+addr)
+		c := b.Config(label, "http://"+testenv.Addr(t)) // nothing listens there
 		c.Timeout = 2 * time.Second
 		allFail(t, f.clean(t, c), 3, "refused")
 	})
