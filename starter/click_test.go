@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
@@ -189,6 +190,35 @@ func TestClickWithAConfigurationErrorIsAnError(t *testing.T) {
 			h.noRun(v.id)
 		})
 	}
+}
+
+// A database that accepts the connection and never answers: the click ends
+// with its --timeout, one error line and exit 1, instead of hanging until
+// WHMCS kills it; no shutdown, no run, the row as it was.
+func TestClickOnADatabaseThatNeverAnswersEndsWithItsTimeout(t *testing.T) {
+	h := newHarness(t)
+	path := h.configVariant(func(c *config.Config) {
+		c.Database.DSN, c.Database.DSNEnv = "whmcs:pw-hung-123@tcp("+testenv.HangingServer(t)+")/whmcs", ""
+	})
+	v := h.seed(0)
+	var out, errOut bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", path, "--timeout", "1s"}, &out, &errOut)
+	}()
+	select {
+	case c := <-code:
+		require.Equal(t, exitError, c)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the starter did not end after its --timeout")
+	}
+	require.Empty(t, out.String())
+	require.Equal(t, 1, strings.Count(errOut.String(), "\n"), errOut.String())
+	require.Contains(t, errOut.String(), "database: cannot connect (mysql)")
+	require.NotContains(t, errOut.String(), "pw-hung-123")
+	require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
+	require.Zero(t, h.shutdowns(v.vmid))
+	h.noRun(v.id)
 }
 
 // A start whose answer is lost (a deadline, a server restarting) may still
