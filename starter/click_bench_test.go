@@ -25,7 +25,7 @@ import (
 const clicksPerOp = 50
 
 // BenchmarkTerminateClick measures the billing panel's click as it runs
-// it: the starter binary, built once as an operator builds it, exec'd for
+// it: the starter binary, built once per test binary as an operator builds it, exec'd for
 // `terminate --service-id N` on a service of its own (a first click: it
 // reads the rows, checks the VM's identity, sets vm_status, starts the run
 // and sends the shutdown). MariaDB and the Temporal dev server are local;
@@ -39,7 +39,7 @@ const clicksPerOp = 50
 //
 //	TEMPORAL_CLI=… go test -run '^$' -bench TerminateClick ./starter/
 func BenchmarkTerminateClick(b *testing.B) {
-	bin := testenv.BuildBinary(b, "starter", b.TempDir())
+	bin := testenv.Binary(b, "starter")
 	store, dbcfg := testenv.NewDatabase(b)
 	dev := testenv.DevServer(b)
 	st, err := stack.Start(stack.Options{Dir: b.TempDir(), DB: dbcfg, TemporalHost: dev.FrontendHostPort(),

@@ -55,6 +55,25 @@ func (h *harness) noRun(id int) {
 	require.True(h.t, errors.As(err, &nf), "a run exists for service %d: %v", id, err)
 }
 
+// requireRefusedClick checks a click refused before it acted: exit 1,
+// nothing on stdout, one error line holding every want and not secret (when
+// set), the row still ready, no shutdown and no run.
+func (h *harness) requireRefusedClick(v vm, code int, stdout, stderr, secret string, want ...string) {
+	h.t.Helper()
+	require.Equal(h.t, exitError, code, "%s%s", stdout, stderr)
+	require.Empty(h.t, stdout)
+	require.Equal(h.t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	for _, w := range want {
+		require.Contains(h.t, stderr, w)
+	}
+	if secret != "" {
+		require.NotContains(h.t, stderr, secret)
+	}
+	require.Equal(h.t, "ready", h.row(v.id).VM.VMStatus)
+	require.Zero(h.t, h.shutdowns(v.vmid))
+	h.noRun(v.id)
+}
+
 // A click whose Proxmox token is refused (wrong secret, expired token, a
 // token without the privilege) is one error line and exit 1, with no run,
 // no shutdown and the row as it was.
@@ -81,15 +100,7 @@ func TestClickWithARefusedTokenIsAnError(t *testing.T) {
 			}
 			var out, errb strings.Builder
 			code := run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", tc.config}, &out, &errb)
-			require.Equal(t, exitError, code, "%s%s", out.String(), errb.String())
-			require.Empty(t, out.String())
-			require.Equal(t, 1, strings.Count(errb.String(), "\n"), "one line: %q", errb.String())
-			require.Contains(t, errb.String(), "refused the API token")
-			require.Contains(t, errb.String(), tc.want)
-			require.NotContains(t, errb.String(), "not-the-secret-0123")
-			require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
-			require.Zero(t, h.shutdowns(v.vmid))
-			h.noRun(v.id)
+			h.requireRefusedClick(v, code, out.String(), errb.String(), "not-the-secret-0123", "refused the API token", tc.want)
 		})
 	}
 }
@@ -181,13 +192,7 @@ func TestClickWithAConfigurationErrorIsAnError(t *testing.T) {
 			v := h.seed(0)
 			var out, errb strings.Builder
 			code := run([]string{"terminate", "--service-id", fmt.Sprint(v.id), "--config", path}, &out, &errb)
-			require.Equal(t, exitError, code, "%s%s", out.String(), errb.String())
-			require.Empty(t, out.String())
-			require.Equal(t, 1, strings.Count(errb.String(), "\n"), "one line: %q", errb.String())
-			require.Contains(t, errb.String(), tc.want)
-			require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
-			require.Zero(t, h.shutdowns(v.vmid))
-			h.noRun(v.id)
+			h.requireRefusedClick(v, code, out.String(), errb.String(), "", tc.want)
 		})
 	}
 }
@@ -208,17 +213,10 @@ func TestClickOnADatabaseThatNeverAnswersEndsWithItsTimeout(t *testing.T) {
 	}()
 	select {
 	case c := <-code:
-		require.Equal(t, exitError, c)
+		h.requireRefusedClick(v, c, out.String(), errOut.String(), "pw-hung-123", "database: cannot connect (mysql)")
 	case <-time.After(30 * time.Second):
 		t.Fatal("the starter did not end after its --timeout")
 	}
-	require.Empty(t, out.String())
-	require.Equal(t, 1, strings.Count(errOut.String(), "\n"), errOut.String())
-	require.Contains(t, errOut.String(), "database: cannot connect (mysql)")
-	require.NotContains(t, errOut.String(), "pw-hung-123")
-	require.Equal(t, "ready", h.row(v.id).VM.VMStatus)
-	require.Zero(t, h.shutdowns(v.vmid))
-	h.noRun(v.id)
 }
 
 // A start whose answer is lost (a deadline, a server restarting) may still
