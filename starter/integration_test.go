@@ -173,6 +173,7 @@ func TestTerminateEndToEnd(t *testing.T) {
 	require.Contains(t, logs[0].Lines, "VM deleted")
 
 	// Module log: every Proxmox and DNS call, never a secret.
+	h.environment().ModuleLogWritten()
 	mods, err := h.store.ModuleLogs(context.Background())
 	require.NoError(t, err)
 	var pveCalls, dnsCalls int

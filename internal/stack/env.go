@@ -192,3 +192,17 @@ func (e *Env) Activity(userID int) []string {
 	}
 	return out
 }
+
+// ModuleLogWritten waits (at most 20 s) until the in-process worker has
+// written every tblmodulelog row it queued. The worker writes them in the
+// background, a little after the calls they describe; a test that reads
+// or counts the table waits for them first.
+func (e *Env) ModuleLogWritten() {
+	e.T.Helper()
+	w := e.Stack.Deps.ModuleLog
+	for deadline := time.Now().Add(20 * time.Second); w.Queued() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.T.Fatalf("the worker's module log still holds %d rows after 20 s", w.Queued())
+		}
+	}
+}

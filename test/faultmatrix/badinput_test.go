@@ -21,7 +21,9 @@ import (
 	"github.com/proxmox-terminate/proxmox-terminate/test/chaos"
 )
 
-// snapshot is everything a refused command must leave as it was.
+// snapshot is everything a refused command must leave as it was. It is
+// taken once the in-process worker has written the module-log rows it
+// queued, which would otherwise land between two snapshots.
 type snapshot struct {
 	status     string
 	activity   int
@@ -31,6 +33,7 @@ type snapshot struct {
 
 func (e *env) snapshot(v vm) snapshot {
 	e.t.Helper()
+	e.se.ModuleLogWritten()
 	svc, err := e.store.LoadService(context.Background(), v.id)
 	require.NoError(e.t, err)
 	acts, err := e.store.ActivityLogs(context.Background(), v.userID)

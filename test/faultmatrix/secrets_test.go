@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -63,6 +65,10 @@ func TestNoSecretAnywhere(t *testing.T) { // not parallel: t.Setenv
 	// The wrong key was used and refused: the error paths ran.
 	require.Contains(t, e.actionErrors(ok), "[pdns-wrongkey]")
 
+	// The worker writes its module log in the background and the rest of
+	// it when it stops: stopped, every row and line it wrote is searched.
+	e.worker.Stop(syscall.SIGTERM, 15*time.Second)
+	require.Contains(t, e.out.String(), "Stopped Worker", "the worker stopped without its shutdown")
 	corpora := map[string]string{
 		"starter output": starterOut.String(),
 		"worker output":  e.out.String(),
